@@ -1,0 +1,91 @@
+"""Offline fixtures: a byte-level BPE tokenizer trained here and tiny random VANER models (hidden 32, 2 layers)."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
+
+from configuration_vaner import VanerConfig
+from modeling_vaner import VanerForTokenClassification
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+TOKENIZER_TEXTS = [
+    "Cisplatin-induced nephrotoxicity in BRCA1 mutant mice.",
+    "Identification of APC2, a homologue of the adenomatous polyposis coli tumour suppressor.",
+    "The risk of ovarian cancer in women with mutations of the breast cancer gene was 12 %.",
+    "Naloxone reverses the antihypertensive effect of clonidine in Homo sapiens and rats.",
+    "IL-2 receptor alpha (CD25) expression in T cells; TNF-α and β-catenin levels rose.",
+    "If any Disease entity is mentioned in the input, extract it. ##input: ",
+    "If any Chemical entity is mentioned in the NCBI-disease input, extract it. ##input: ",
+    "Gene Species BC5CDR-chem BC2GM JNLPBA linnaeus s800 BC4CHEMD",
+]
+
+
+def build_tokenizer() -> PreTrainedTokenizerFast:
+    """A small byte-level BPE tokenizer (the kind Llama-3 and SmolLM2 use), trained on a few sentences."""
+    backend = Tokenizer(models.BPE(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.post_processor = processors.ByteLevel(trim_offsets=True)
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        special_tokens=["<unk>", "<pad>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    backend.train_from_iterator(TOKENIZER_TEXTS * 20, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+    )
+
+
+def tiny_config(tokenizer, **overrides) -> VanerConfig:
+    fields = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        dataset_names=["NCBI-disease", "BC5CDR-chem"],
+    )
+    fields.update(overrides)
+    return VanerConfig(**fields)
+
+
+def tiny_vaner(tokenizer, seed=0, **overrides) -> VanerForTokenClassification:
+    torch.manual_seed(seed)
+    model = VanerForTokenClassification(tiny_config(tokenizer, **overrides)).eval()
+    model.prepare_instructions(tokenizer)
+    return model
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return build_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_vaner_dir(tmp_path_factory, tokenizer) -> Path:
+    """A saved tiny random VANER folder (weights, config, the two .py files, tokenizer)."""
+    folder = tmp_path_factory.mktemp("tiny_vaner")
+    tiny_vaner(tokenizer).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} not found: the benchmark corpora live in ../shared beside the project")
+    return SHARED
