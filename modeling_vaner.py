@@ -294,7 +294,8 @@ class VanerForTokenClassification(VanerPreTrainedModel):
         from transformers import AutoTokenizer
 
         try:
-            tokenizer = AutoTokenizer.from_pretrained(path, gguf_file=gguf_file, **hub_kwargs)
+            # The repo's own code is already running, so its config's auto_map may be trusted here.
+            tokenizer = AutoTokenizer.from_pretrained(path, gguf_file=gguf_file, trust_remote_code=True, **hub_kwargs)
         except (OSError, ValueError) as error:
             logger.warning(
                 f"No tokenizer could be loaded from {path} ({error}); call model.prepare_instructions(tokenizer) "
