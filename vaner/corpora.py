@@ -1,18 +1,33 @@
 """Corpora in one internal form: a `Sentence` is tokens + IOB2 tags for one entity type.
 
 Readers turn files into `Sentence` lists; every other stage works on that form only, so a new
-corpus format is one reader here.
+corpus format is one reader here. Three layouts are read:
+
+- CoNLL-style IOB files (token first, tag last, blank line between sentences): the two-column TSV of
+  the MTL-Bioinformatics-2016 / BioBERT releases, and multi-column CoNLL;
+- PubTator (``id|t|title``, ``id|a|abstract``, tab-separated mentions with character offsets), whose
+  documents are tokenized here with the character offsets of every token kept, so that word-level
+  predictions can be written back as PubTator.
+
+The registry (`CORPORA`) knows the eight corpora of the VANER paper: their entity type, the name the
+paper's tables use, and how the raw type names of their files map to the entity type.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 IOB_TAGS = ("O", "B", "I")
+
+# The entity types of the VANER paper, in the order its model serves them.
+ENTITY_TYPES = ("Disease", "Chemical", "Gene", "Species")
 
 
 class CorpusFormatError(ValueError):
@@ -41,6 +56,70 @@ class RawSentence:
     tokens: tuple[str, ...]
     tags: tuple[str, ...]
     line: int  # 1-based line of the first token
+    # A `-DOCSTART-` line came before this sentence (JNLPBA has them); kept so files round-trip.
+    document_start: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# IOB tags
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    """("B", "Disease") for "B-Disease", ("B", "") for an untyped "B", ("O", "") for "O"."""
+    if tag == "O":
+        return "O", ""
+    if tag in ("B", "I"):
+        return tag, ""
+    if tag[:2] in ("B-", "I-") and len(tag) > 2:
+        return tag[0], tag[2:]
+    raise ValueError(f"unknown IOB2 tag {tag!r} (expected O, B, I, B-Type or I-Type)")
+
+
+def iob_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """The entities of a tag sequence as (type, start, end) word spans, end exclusive.
+
+    Chunks follow conlleval: an entity starts at `B-X`, and also at an `I-X` that does not continue an
+    entity of type X (after `O` or after another type). Untyped tags give entities of type "".
+    """
+    spans: list[tuple[str, int, int]] = []
+    start = None
+    current_type = None
+    for position, tag in enumerate(tags):
+        prefix, entity_type = split_tag(tag)
+        continues = prefix == "I" and current_type == entity_type
+        if continues:
+            continue
+        if start is not None:
+            spans.append((current_type, start, position))
+            start, current_type = None, None
+        if prefix != "O":
+            start, current_type = position, entity_type
+    if start is not None:
+        spans.append((current_type, start, len(tags)))
+    return spans
+
+
+def repair_iob2(tags: Sequence[str]) -> tuple[tuple[str, ...], int]:
+    """Tags with every `I-X` that does not continue an X entity turned into `B-X`, and their count.
+
+    This is the conlleval reading of such tags (they start an entity), written as valid IOB2.
+    """
+    repaired = []
+    count = 0
+    previous_prefix, previous_type = "O", ""
+    for tag in tags:
+        prefix, entity_type = split_tag(tag)
+        if prefix == "I" and (previous_prefix == "O" or previous_type != entity_type):
+            tag = f"B-{entity_type}" if entity_type else "B"
+            prefix = "B"
+            count += 1
+        repaired.append(tag)
+        previous_prefix, previous_type = prefix, entity_type
+    return tuple(repaired), count
+
+
+# --------------------------------------------------------------------------------------------
+# CoNLL / TSV files
 
 
 def read_iob_file(path: str | Path) -> list[RawSentence]:
@@ -55,16 +134,18 @@ def read_iob_file(path: str | Path) -> list[RawSentence]:
     tags: list[str] = []
     first_line = 0
     columns = None
+    document_start = False
     with path.open(encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
             if not line.strip():
                 if tokens:
-                    sentences.append(RawSentence(tuple(tokens), tuple(tags), first_line))
-                    tokens, tags = [], []
+                    sentences.append(RawSentence(tuple(tokens), tuple(tags), first_line, document_start))
+                    tokens, tags, document_start = [], [], False
                 continue
             fields = line.split("\t") if "\t" in line else line.split()
             if fields[0] == "-DOCSTART-":
+                document_start = True
                 continue
             if len(fields) < 2:
                 raise CorpusFormatError(f"{path}:{line_number}: expected a token and a tag, got {line!r}")
@@ -74,6 +155,8 @@ def read_iob_file(path: str | Path) -> list[RawSentence]:
                 raise CorpusFormatError(
                     f"{path}:{line_number}: {len(fields)} columns where the file has {columns}: {line!r}"
                 )
+            if not fields[0].strip():
+                raise CorpusFormatError(f"{path}:{line_number}: empty token in {line!r}")
             tag = fields[-1]
             if tag != "O" and not (tag[:2] in ("B-", "I-") and len(tag) > 2):
                 raise CorpusFormatError(f"{path}:{line_number}: unknown tag {tag!r} (expected O, B-Type or I-Type)")
@@ -82,7 +165,515 @@ def read_iob_file(path: str | Path) -> list[RawSentence]:
             tokens.append(fields[0])
             tags.append(tag)
     if tokens:
-        sentences.append(RawSentence(tuple(tokens), tuple(tags), first_line))
+        sentences.append(RawSentence(tuple(tokens), tuple(tags), first_line, document_start))
     if not sentences:
         raise CorpusFormatError(f"{path}: the file holds no sentences")
     return sentences
+
+
+def write_iob_file(sentences: Iterable[RawSentence | Sentence], path: str | Path) -> None:
+    """Write sentences as two-column TSV (token, tag), a blank line after each sentence.
+
+    `RawSentence`s are written with their typed tags (and `-DOCSTART-` lines where they had one), so a
+    two-column file read with `read_iob_file` is written back byte for byte. `Sentence`s get typed tags
+    from their entity type ("B" -> "B-Disease").
+    """
+    path = Path(path)
+    lines: list[str] = []
+    for sentence in sentences:
+        if len(sentence.tokens) != len(sentence.tags):
+            raise ValueError(f"{len(sentence.tokens)} tokens but {len(sentence.tags)} tags in {sentence!r}")
+        if isinstance(sentence, Sentence):
+            tags = [tag if tag == "O" else f"{tag}-{sentence.entity_type}" for tag in sentence.tags]
+        else:
+            tags = list(sentence.tags)
+            if sentence.document_start:
+                lines.append("-DOCSTART-\tO\n\n")
+        for token, tag in zip(sentence.tokens, tags):
+            if not token or any(character in token for character in "\t\r\n"):
+                raise ValueError(f"token {token!r} cannot be written to a TSV file")
+            lines.append(f"{token}\t{tag}\n")
+        lines.append("\n")
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# PubTator
+
+
+@dataclass(frozen=True)
+class PubTatorAnnotation:
+    """One mention line of a PubTator file; `start`/`end` are character offsets in the document text."""
+
+    start: int
+    end: int
+    mention: str
+    entity_type: str
+    identifier: str | None = None  # None: the line had no identifier column
+    extra: tuple[str, ...] = ()  # further columns (BC5CDR composite mentions), written back as read
+
+
+@dataclass(frozen=True)
+class PubTatorDocument:
+    """A title + abstract with its mentions. Offsets index `text` = title + " " + abstract."""
+
+    document_id: str
+    title: str
+    abstract: str
+    annotations: tuple[PubTatorAnnotation, ...] = ()
+    # Lines other than mentions (BC5CDR's "CID" relations), as their columns, written back as read.
+    relations: tuple[tuple[str, ...], ...] = ()
+    line: int = field(default=0, compare=False)  # 1-based line of the title, for messages
+
+    @property
+    def text(self) -> str:
+        return f"{self.title} {self.abstract}"
+
+
+_PUBTATOR_TEXT_LINE = re.compile(r"^(?P<id>[^|\t]+)\|(?P<part>[ta])\|(?P<text>.*)$")
+
+
+def is_pubtator_file(path: str | Path) -> bool:
+    """Whether the first non-blank line of a file is a PubTator title or abstract line."""
+    with Path(path).open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                return bool(_PUBTATOR_TEXT_LINE.match(line.rstrip("\r\n")))
+    return False
+
+
+def read_pubtator(path: str | Path) -> list[PubTatorDocument]:
+    """Read a PubTator file into documents; every mention is checked against the text at its offsets."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusFormatError(f"{path}: no such corpus file")
+    documents: list[PubTatorDocument] = []
+    current: dict | None = None
+
+    def finish() -> None:
+        if current is not None:
+            documents.append(
+                PubTatorDocument(
+                    current["id"],
+                    current["title"],
+                    current["abstract"] if current["abstract"] is not None else "",
+                    tuple(current["annotations"]),
+                    tuple(current["relations"]),
+                    current["line"],
+                )
+            )
+
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            line = line.rstrip("\r\n")
+            where = f"{path}:{line_number}"
+            if not line.strip():
+                finish()
+                current = None
+                continue
+            text_line = _PUBTATOR_TEXT_LINE.match(line)
+            if text_line:
+                document_id, part, text = text_line["id"], text_line["part"], text_line["text"]
+                if part == "t":
+                    finish()
+                    current = {"id": document_id, "title": text, "abstract": None, "annotations": [],
+                               "relations": [], "line": line_number}
+                    continue
+                if current is None or current["id"] != document_id or current["abstract"] is not None:
+                    raise CorpusFormatError(
+                        f"{where}: abstract line without the title line of document {document_id!r} before it"
+                    )
+                if current["annotations"] or current["relations"]:
+                    raise CorpusFormatError(f"{where}: abstract line after the mentions of document {document_id!r}")
+                current["abstract"] = text
+                continue
+            fields = line.split("\t")
+            if current is None:
+                raise CorpusFormatError(f"{where}: expected a title line 'ID|t|title', got {line!r}")
+            if fields[0] != current["id"]:
+                raise CorpusFormatError(f"{where}: line of document {fields[0]!r} inside document {current['id']!r}")
+            if len(fields) >= 5 and fields[1].isdigit() and fields[2].isdigit():
+                document_text = f"{current['title']} {current['abstract'] or ''}"
+                start, end = int(fields[1]), int(fields[2])
+                if not 0 <= start < end <= len(document_text):
+                    raise CorpusFormatError(
+                        f"{where}: offsets {start}-{end} outside the document text ({len(document_text)} characters)"
+                    )
+                if document_text[start:end] != fields[3]:
+                    raise CorpusFormatError(
+                        f"{where}: mention {fields[3]!r} differs from the text at {start}-{end}: "
+                        f"{document_text[start:end]!r}"
+                    )
+                if not fields[4]:
+                    raise CorpusFormatError(f"{where}: mention {fields[3]!r} has no type")
+                identifier = fields[5] if len(fields) > 5 else None
+                current["annotations"].append(
+                    PubTatorAnnotation(start, end, fields[3], fields[4], identifier, tuple(fields[6:]))
+                )
+            elif len(fields) >= 4 and not fields[1].isdigit():
+                current["relations"].append(tuple(fields))
+            else:
+                raise CorpusFormatError(
+                    f"{where}: expected a mention 'ID<TAB>start<TAB>end<TAB>mention<TAB>type[<TAB>identifier]', "
+                    f"got {line!r}"
+                )
+    finish()
+    if not documents:
+        raise CorpusFormatError(f"{path}: the file holds no PubTator documents")
+    return documents
+
+
+def write_pubtator(documents: Iterable[PubTatorDocument], path: str | Path) -> None:
+    """Write documents as PubTator: title, abstract, mentions, relations, a blank line after each."""
+    lines: list[str] = []
+    for document in documents:
+        lines.append(f"{document.document_id}|t|{document.title}\n")
+        lines.append(f"{document.document_id}|a|{document.abstract}\n")
+        for annotation in document.annotations:
+            columns = [document.document_id, str(annotation.start), str(annotation.end), annotation.mention,
+                       annotation.entity_type]
+            if annotation.identifier is not None or annotation.extra:
+                columns.append(annotation.identifier or "")
+            columns.extend(annotation.extra)
+            lines.append("\t".join(columns) + "\n")
+        for relation in document.relations:
+            lines.append("\t".join(relation) + "\n")
+        lines.append("\n")
+    Path(path).write_text("".join(lines), encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class DocumentSentence:
+    """A sentence of a PubTator document: tokens, their character spans in `document.text`, typed tags."""
+
+    document_id: str
+    tokens: tuple[str, ...]
+    spans: tuple[tuple[int, int], ...]
+    tags: tuple[str, ...]
+
+
+# Words are runs of letters/digits (Greek letters included); every other non-space character is a
+# token of its own, as in the MTL-Bioinformatics-2016 tokenization ("IL-2" -> "IL", "-", "2").
+_TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
+_SENTENCE_END_TOKENS = frozenset(".!?")
+
+
+def tokenize_with_offsets(text: str, boundaries: Iterable[int] = ()) -> list[tuple[str, int, int]]:
+    """(token, start, end) for the tokens of `text`; a token is also cut at every offset in `boundaries`
+    so that each annotation covers whole tokens."""
+    cut_points = sorted(set(boundaries))
+    tokens = []
+    for match in _TOKEN_PATTERN.finditer(text):
+        start, end = match.span()
+        for cut in cut_points:
+            if start < cut < end:
+                tokens.append((text[start:cut], start, cut))
+                start = cut
+        tokens.append((text[start:end], start, end))
+    return tokens
+
+
+def document_to_sentences(document: PubTatorDocument) -> list[DocumentSentence]:
+    """Tokenize a document and split it into sentences with typed IOB2 tags from its mentions.
+
+    Sentences end at the title and after ".", "!" or "?" followed by a space and a word that does not
+    start in lower case, but never inside a mention. Of overlapping mentions the earliest (then
+    longest) is kept and the others are counted in a warning, since IOB2 cannot nest.
+    """
+    text = document.text
+    annotations = sorted(document.annotations, key=lambda a: (a.start, -(a.end - a.start)))
+    tokens = tokenize_with_offsets(text, [offset for a in annotations for offset in (a.start, a.end)])
+    tags = ["O"] * len(tokens)
+    dropped = 0
+    for annotation in annotations:
+        covered = [i for i, (_, start, end) in enumerate(tokens) if start >= annotation.start and end <= annotation.end]
+        if not covered or any(tags[i] != "O" for i in covered):
+            dropped += 1
+            continue
+        tags[covered[0]] = f"B-{annotation.entity_type}"
+        for i in covered[1:]:
+            tags[i] = f"I-{annotation.entity_type}"
+    if dropped:
+        logger.warning("document %s: %d overlapping mentions left out (IOB2 cannot nest them)",
+                       document.document_id, dropped)
+
+    sentences: list[DocumentSentence] = []
+    begin = 0
+    for i in range(len(tokens)):
+        at_end = i + 1 == len(tokens)
+        if not at_end:
+            next_token, next_start, _ = tokens[i + 1]
+            inside_mention = tags[i + 1].startswith("I-")
+            after_title = tokens[i][2] <= len(document.title) < next_start
+            sentence_end = (
+                tokens[i][0] in _SENTENCE_END_TOKENS
+                and next_start > tokens[i][2]
+                and not next_token[0].islower()
+            )
+            if inside_mention or not (after_title or sentence_end):
+                continue
+        chunk = tokens[begin : i + 1]
+        sentences.append(
+            DocumentSentence(
+                document.document_id,
+                tuple(token for token, _, _ in chunk),
+                tuple((start, end) for _, start, end in chunk),
+                tuple(tags[begin : i + 1]),
+            )
+        )
+        begin = i + 1
+    return sentences
+
+
+def sentence_character_spans(
+    sentence: DocumentSentence, tags: Sequence[str] | None = None, entity_type: str | None = None
+) -> list[tuple[int, int, str]]:
+    """(start, end, type) character spans of the entities in `tags` (default: the sentence's own tags).
+
+    Untyped tags ("B", "I", as VANER predicts) need `entity_type`.
+    """
+    tags = sentence.tags if tags is None else tags
+    if len(tags) != len(sentence.tokens):
+        raise ValueError(f"{len(tags)} tags for a sentence of {len(sentence.tokens)} tokens")
+    spans = []
+    for span_type, start, end in iob_spans(tags):
+        if not span_type:
+            if entity_type is None:
+                raise ValueError("untyped tags need an entity_type")
+            span_type = entity_type
+        spans.append((sentence.spans[start][0], sentence.spans[end - 1][1], span_type))
+    return spans
+
+
+def annotate_document(document: PubTatorDocument, spans: Iterable[tuple[int, int, str]]) -> PubTatorDocument:
+    """The document with its mentions replaced by (start, end, type) spans, e.g. a model's predictions.
+
+    Relations are dropped: they refer to the gold mentions' identifiers.
+    """
+    text = document.text
+    annotations = []
+    for start, end, entity_type in sorted(spans):
+        if not 0 <= start < end <= len(text):
+            raise ValueError(f"span {start}-{end} outside document {document.document_id} ({len(text)} characters)")
+        annotations.append(PubTatorAnnotation(start, end, text[start:end], entity_type))
+    return PubTatorDocument(
+        document.document_id, document.title, document.abstract, tuple(annotations), (), document.line
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The registry and loading
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """A corpus VANER knows: its entity type and how its files' raw type names map to it.
+
+    `tag_mapping` maps a raw type name ("protein") to the entity type or to None (read as O);
+    None maps every raw type to `entity_type`. `name` is the `source_corpus` of its sentences.
+    """
+
+    name: str
+    display_name: str  # as in the VANER paper's tables
+    entity_type: str
+    tag_mapping: Mapping[str, str | None] | None = None
+
+    def map_type(self, raw_type: str) -> str | None:
+        """The entity type of a raw type name, None for O; KeyError for a raw type the corpus lacks."""
+        if self.tag_mapping is None:
+            return self.entity_type
+        return self.tag_mapping[raw_type]
+
+
+def _spec(name, display_name, entity_type, **tag_mapping):
+    return CorpusSpec(name, display_name, entity_type, {entity_type: entity_type, **tag_mapping})
+
+
+CORPORA: dict[str, CorpusSpec] = {
+    spec.name: spec
+    for spec in (
+        # The PubTator release of NCBI-disease has four mention classes, all diseases.
+        _spec("ncbi-disease", "NCBI-disease", "Disease", SpecificDisease="Disease", DiseaseClass="Disease",
+              Modifier="Disease", CompositeMention="Disease"),
+        # BC5CDR's PubTator release annotates both types; each view keeps its own.
+        _spec("bc5cdr-disease", "BC5CDR-disease", "Disease", Chemical=None),
+        _spec("bc5cdr-chem", "BC5CDR-chem", "Chemical", Disease=None),
+        _spec("bc2gm", "BC2GM", "Gene", GENE="Gene"),
+        # VANER's JNLPBA: Gene = protein + DNA + RNA; cell types and lines are not scored.
+        CorpusSpec("jnlpba", "JNLPBA", "Gene",
+                   {"protein": "Gene", "DNA": "Gene", "RNA": "Gene", "cell_type": None, "cell_line": None}),
+        _spec("bc4chemd", "BC4CHEMD", "Chemical"),
+        _spec("linnaeus", "linnaeus", "Species"),
+        _spec("s800", "s800", "Species"),
+    )
+}
+
+
+def get_corpus_spec(name: str) -> CorpusSpec | None:
+    """The registered spec for a registry or display name (any case), None when not registered."""
+    key = name.strip().lower()
+    for spec in CORPORA.values():
+        if key in (spec.name, spec.display_name.lower()):
+            return spec
+    return None
+
+
+def _resolve_spec(name: str, entity_type: str | None, tag_mapping: Mapping[str, str | None] | None) -> CorpusSpec:
+    spec = get_corpus_spec(name)
+    if spec is not None:
+        if entity_type is not None and entity_type != spec.entity_type:
+            raise ValueError(
+                f"corpus {spec.name!r} is registered with entity type {spec.entity_type!r}, not {entity_type!r}; "
+                "give the corpus another name to read it with another type"
+            )
+        if tag_mapping is not None:
+            spec = CorpusSpec(spec.name, spec.display_name, spec.entity_type, dict(tag_mapping))
+        return spec
+    if not entity_type:
+        raise ValueError(
+            f"corpus {name!r} is not registered ({', '.join(CORPORA)}); give its entity type "
+            f"(e.g. {name}:Disease=path)"
+        )
+    return CorpusSpec(name, name, entity_type, None if tag_mapping is None else dict(tag_mapping))
+
+
+def _to_sentence(tokens, raw_tags, spec: CorpusSpec, path: Path, line: int, line_step: int) -> tuple[Sentence, int]:
+    """Repair, then map typed raw tags to untyped tags of `spec.entity_type`; also returns the repair count."""
+    repaired, count = repair_iob2(raw_tags)
+    tags = []
+    for position, tag in enumerate(repaired):
+        prefix, raw_type = split_tag(tag)
+        if prefix == "O":
+            tags.append("O")
+            continue
+        try:
+            entity_type = spec.map_type(raw_type)
+        except KeyError:
+            known = ", ".join(sorted(spec.tag_mapping or ()))
+            raise CorpusFormatError(
+                f"{path}:{line + position * line_step}: type {raw_type!r} is not one of corpus {spec.name!r} ({known})"
+            ) from None
+        if entity_type is None:
+            tags.append("O")
+        elif entity_type != spec.entity_type:
+            raise ValueError(
+                f"corpus {spec.name!r} maps {raw_type!r} to {entity_type!r}, not its type {spec.entity_type!r}"
+            )
+        else:
+            tags.append(prefix)
+    return Sentence(tuple(tokens), tuple(tags), spec.entity_type, spec.name, f"{path}:{line}"), count
+
+
+def load_corpus(
+    name: str,
+    path: str | Path,
+    entity_type: str | None = None,
+    tag_mapping: Mapping[str, str | None] | None = None,
+) -> list[Sentence]:
+    """Read a corpus file (IOB/CoNLL or PubTator, detected from its first line) into `Sentence`s.
+
+    A registered `name` brings its entity type and tag mapping; any other name needs `entity_type`,
+    and then every raw type of the file maps to it unless `tag_mapping` is given. An `I-` tag that
+    does not continue an entity of its type is read as `B-` (as conlleval does), with one warning per
+    file giving the count.
+    """
+    path = Path(path)
+    spec = _resolve_spec(name, entity_type, tag_mapping)
+    if not path.is_file():
+        raise CorpusFormatError(f"{path}: no such corpus file")
+    sentences: list[Sentence] = []
+    repairs = 0
+    if is_pubtator_file(path):
+        for document in read_pubtator(path):
+            for document_sentence in document_to_sentences(document):
+                sentence, count = _to_sentence(
+                    document_sentence.tokens, document_sentence.tags, spec, path, document.line, 0
+                )
+                sentences.append(sentence)
+                repairs += count
+    else:
+        for raw in read_iob_file(path):
+            sentence, count = _to_sentence(raw.tokens, raw.tags, spec, path, raw.line, 1)
+            sentences.append(sentence)
+            repairs += count
+    if repairs:
+        logger.warning("%s: %d I- tags that did not continue an entity were read as B-", path, repairs)
+    return sentences
+
+
+# --------------------------------------------------------------------------------------------
+# Command-line corpus arguments
+
+
+class CorpusArgumentError(ValueError, argparse.ArgumentTypeError):
+    """A malformed `name=path` argument; argparse prints the message as is."""
+
+
+@dataclass(frozen=True)
+class CorpusArgument:
+    """A corpus named on a command line: `name=path` (registered) or `name:Type=path` (new)."""
+
+    name: str
+    path: Path
+    entity_type: str | None = None
+
+    @property
+    def spec(self) -> CorpusSpec:
+        return _resolve_spec(self.name, self.entity_type, None)
+
+    def split_path(self, split: str) -> Path:
+        return resolve_split_path(self.path, split)
+
+    def load(self, split: str | None = None) -> list[Sentence]:
+        """The corpus's sentences: from `path` itself when it is a file, else from its `split` file."""
+        path = self.path if self.path.is_file() or split is None else self.split_path(split)
+        return load_corpus(self.spec.name, path, self.entity_type)
+
+
+SPLIT_FILE_SUFFIXES = (".tsv", ".txt", ".conll", ".iob", ".pubtator", ".PubTator.txt")
+
+
+def resolve_split_path(path: str | Path, split: str) -> Path:
+    """`path` when it is a file, else the file of `split` in folder `path` ("test" -> "test.tsv")."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise CorpusFormatError(f"{path}: no such corpus file or folder")
+    for suffix in SPLIT_FILE_SUFFIXES:
+        candidate = path / f"{split}{suffix}"
+        if candidate.is_file():
+            return candidate
+    present = ", ".join(sorted(child.name for child in path.iterdir() if child.is_file())) or "no files"
+    raise CorpusFormatError(f"{path}: no {split!r} split file ({split}.tsv, ...); the folder holds {present}")
+
+
+def parse_corpus_argument(argument: str) -> CorpusArgument:
+    """Parse `name=path` (a registered corpus) or `name:Type=path` (a new corpus with its entity type).
+
+    `path` is a corpus file or a folder of split files (train.tsv, devel.tsv, test.tsv). Usable as an
+    argparse `type=`.
+    """
+    if "=" not in argument:
+        raise CorpusArgumentError(
+            f"corpus {argument!r}: expected name=path (registered: {', '.join(CORPORA)}) or name:Type=path"
+        )
+    name_part, path_text = argument.split("=", 1)
+    name, _, entity_type = name_part.partition(":")
+    name, entity_type, path_text = name.strip(), entity_type.strip(), path_text.strip()
+    if not name:
+        raise CorpusArgumentError(f"corpus {argument!r}: the name before '=' is empty")
+    if not path_text:
+        raise CorpusArgumentError(f"corpus {argument!r}: the path after '=' is empty")
+    if ":" in name_part and not entity_type:
+        raise CorpusArgumentError(f"corpus {argument!r}: the entity type after ':' is empty")
+    spec = get_corpus_spec(name)
+    if spec is None and not entity_type:
+        raise CorpusArgumentError(
+            f"corpus {name!r} is not registered ({', '.join(CORPORA)}); give its entity type as {name}:Type={path_text}"
+        )
+    if spec is not None and entity_type and entity_type != spec.entity_type:
+        raise CorpusArgumentError(
+            f"corpus {spec.name!r} is registered as {spec.entity_type}; drop ':{entity_type}' or choose another name"
+        )
+    return CorpusArgument(spec.name if spec else name, Path(path_text), entity_type or None)
