@@ -9,10 +9,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import PreTrainedTokenizerFast
+from datasets import DatasetDict
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from configuration_vaner import VanerConfig
 from modeling_vaner import VanerForTokenClassification
+from vaner.corpora import Sentence
+from vaner.features import sentences_to_dataset
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -89,3 +92,47 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} not found: the benchmark corpora live in ../shared beside the project")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def llama_dir(tmp_path_factory, tokenizer) -> Path:
+    """A tiny random Llama causal-LM checkpoint with its tokenizer, as a backbone on the Hub would be."""
+    folder = tmp_path_factory.mktemp("llama")
+    fields = tiny_config(tokenizer).to_dict()
+    config = LlamaConfig(**{key: fields[key] for key in LlamaConfig.__dataclass_fields__ if key in fields})
+    torch.manual_seed(1)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+DISEASES = ["ovarian cancer", "tumour", "nephrotoxicity", "breast cancer"]
+CHEMICALS = ["Cisplatin", "Naloxone", "clonidine"]
+
+
+def toy_sentences(count: int, offset: int = 0) -> list[Sentence]:
+    """Sentences from one template with a Disease and a Chemical slot, labelled once per type."""
+    sentences = []
+    for index in range(offset, offset + count):
+        disease = DISEASES[index % len(DISEASES)].split()
+        chemical = [CHEMICALS[index % len(CHEMICALS)]]
+        tokens = ["The", "risk", "of", *disease, "after", *chemical, "in", "mice", "."]
+        disease_tags = ["O"] * 3 + ["B"] + ["I"] * (len(disease) - 1) + ["O"] * 5
+        chemical_tags = ["O"] * (4 + len(disease)) + ["B", "O", "O", "O"]
+        sentences.append(Sentence(tuple(tokens), tuple(disease_tags), "Disease", "toy-disease"))
+        sentences.append(Sentence(tuple(tokens), tuple(chemical_tags), "Chemical", "toy-chem"))
+    return sentences
+
+
+@pytest.fixture(scope="session")
+def toy_mixture_dir(tmp_path_factory) -> Path:
+    """A training mixture in the layout build_dbr_dataset.py writes (Parquet per split)."""
+    folder = tmp_path_factory.mktemp("mixture")
+    splits = DatasetDict(
+        train=sentences_to_dataset(toy_sentences(24)),
+        validation=sentences_to_dataset(toy_sentences(6, offset=24)),
+        test=sentences_to_dataset(toy_sentences(6, offset=30)),
+    )
+    for split, dataset in splits.items():
+        dataset.to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
+    return folder

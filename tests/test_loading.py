@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config, tiny_vaner
-from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer, LlamaConfig, LlamaForCausalLM, pipeline
+from conftest import tiny_vaner
+from transformers import AutoModelForTokenClassification, AutoTokenizer, LlamaForCausalLM, pipeline
 
 from modeling_vaner import VanerForTokenClassification
 from vaner.export import save_adapter_folder
@@ -23,18 +23,6 @@ def typed_logits(model, tokenizer, texts=(SENTENCE,)):
     batch = tokenizer(list(texts), padding=True, return_tensors="pt")
     with torch.no_grad():
         return model(**batch).logits
-
-
-@pytest.fixture(scope="module")
-def llama_dir(tmp_path_factory, tokenizer):
-    """A tiny random Llama causal-LM checkpoint with its tokenizer, as on the Hub."""
-    folder = tmp_path_factory.mktemp("llama")
-    fields = tiny_config(tokenizer).to_dict()
-    config = LlamaConfig(**{key: fields[key] for key in LlamaConfig.__dataclass_fields__ if key in fields})
-    torch.manual_seed(1)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def test_backbone_checkpoint_loads_with_only_the_head_new(llama_dir):
@@ -66,7 +54,7 @@ import torch
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 folder = {str(tiny_vaner_dir)!r}
 assert AutoConfig.from_pretrained(folder, trust_remote_code=True).model_type == "vaner"
-tokenizer = AutoTokenizer.from_pretrained(folder)
+tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
 model = AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True).eval()
 batch = tokenizer([{SENTENCE!r}, "BRCA1 mice."], padding=True, return_tensors="pt")
 with torch.no_grad():
@@ -207,4 +195,4 @@ def test_gguf_backbone_loads_and_round_trips(tmp_path):
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     reloaded = AutoModelForTokenClassification.from_pretrained(tmp_path, trust_remote_code=True).eval()
-    torch.testing.assert_close(typed_logits(reloaded, AutoTokenizer.from_pretrained(tmp_path)), logits, atol=0, rtol=0)
+    torch.testing.assert_close(typed_logits(reloaded, AutoTokenizer.from_pretrained(tmp_path, trust_remote_code=True)), logits, atol=0, rtol=0)

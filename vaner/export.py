@@ -1,13 +1,17 @@
-"""Writing trained models as Hub folders that the stock Auto classes and pipeline load."""
+"""Writing trained models as Hub folders that the stock Auto classes and pipeline load, with their cards."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 from transformers.dynamic_module_utils import custom_object_save
 
 # Beside config.json, not at the root: see modeling_vaner.ADAPTER_CONFIG_NAME.
 ADAPTER_SUBFOLDER = "adapter"
+MODEL_CARD_TEMPLATE = Path(__file__).resolve().parents[1] / "hub_card" / "model_card.md"
+# Files of a training output folder that are not part of the model.
+NOT_UPLOADED = ["checkpoint-*", "checkpoint-*/**", "runs/**", "*.log", "training_args.bin"]
 
 
 def save_adapter_folder(peft_model, tokenizer, folder: str | Path) -> Path:
@@ -24,3 +28,55 @@ def save_adapter_folder(peft_model, tokenizer, folder: str | Path) -> Path:
     model.config.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def save_full_folder(model, tokenizer, folder: str | Path) -> Path:
+    """A VANER folder with all weights (merged adapter or full fine-tuning)."""
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def write_model_card(folder: str | Path, *, repo_id: str, results: list[dict], **fields) -> ModelCard:
+    """README.md with YAML metadata (base model, datasets, model-index of the measured F1 per corpus).
+
+    `results` rows: {corpus, split, precision, recall, f1}; `fields` fill hub_card/model_card.md.
+    """
+    eval_results = [
+        EvalResult(
+            task_type="token-classification",
+            task_name="Named entity recognition",
+            dataset_type=row["corpus"],
+            dataset_name=row["corpus"],
+            dataset_split=row["split"],
+            metric_type="f1",
+            metric_name="strict entity-level F1",
+            metric_value=round(row["f1"], 4),
+        )
+        for row in results
+    ]
+    card_data = ModelCardData(
+        model_name=repo_id.split("/")[-1],
+        base_model=fields["base_model"],
+        datasets=[fields["dataset"]],
+        library_name="transformers",
+        pipeline_tag="token-classification",
+        tags=["biomedical", "named-entity-recognition", "vaner", "bioner"],
+        eval_results=eval_results or None,
+    )
+    card = ModelCard.from_template(
+        card_data, template_path=str(MODEL_CARD_TEMPLATE), repo_id=repo_id, model_name=card_data.model_name,
+        results=results, **fields,
+    )
+    card.save(Path(folder) / "README.md")
+    return card
+
+
+def push_folder(folder: str | Path, repo_id: str, token: str | None = None, private: bool | None = None) -> str:
+    """Upload a model folder to the Hub (creating the repo), leaving training checkpoints out."""
+    api = HfApi(token=token)
+    api.create_repo(repo_id, exist_ok=True, private=private)
+    commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), ignore_patterns=NOT_UPLOADED,
+                               commit_message="Upload VANER model")
+    return commit.commit_url if hasattr(commit, "commit_url") else str(commit)

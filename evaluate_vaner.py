@@ -1,0 +1,192 @@
+"""Evaluate a VANER model on BioNER corpora: strict entity-level P/R/F1 per corpus, as in the paper's Table 1.
+
+    python evaluate_vaner.py --model_name_or_path path/or/repo \
+        --corpora ncbi-disease=../shared/corpora/ncbi-disease bc5cdr-chem=../shared/corpora/bc5cdr-chem \
+        --split test --output_dir results/
+
+Writes results.md (a Markdown table), results.json and results.png (a bar chart) to --output_dir.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForTokenClassification, AutoTokenizer, HfArgumentParser
+
+from vaner.corpora import parse_corpus_argument
+from vaner.evaluation import predict_sentence_tags, score_by_corpus
+from vaner.features import sentences_to_dataset
+
+logger = logging.getLogger("evaluate_vaner")
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class EvaluationArguments:
+    model_name_or_path: str = field(
+        metadata={"help": "A VANER folder or Hub repo id (full or adapter-only), or a backbone folder with --gguf_file."}
+    )
+    corpora: list[str] = field(
+        metadata={
+            "help": "Corpora as name=path, path being a corpus file or a folder of split files "
+            "(train.tsv, devel.tsv, test.tsv). Registered names: ncbi-disease, bc5cdr-disease, bc5cdr-chem, "
+            "bc2gm, jnlpba, bc4chemd, linnaeus, s800. A new corpus: name:EntityType=path."
+        }
+    )
+    split: str = field(default="test", metadata={"help": "Split file read from corpus folders: train, devel or test."})
+    output_dir: str = field(default="evaluation", metadata={"help": "Folder for results.md, results.json, results.png."})
+    use_dataset_name: bool = field(
+        default=True,
+        metadata={
+            "help": "Name the corpus in the instruction when the model was trained on it (VANER). "
+            "--no_use_dataset_name asks without any dataset name (VANER_adapt, for unseen corpora)."
+        },
+    )
+    entity_types: list[str] | None = field(
+        default=None, metadata={"help": "Evaluate only corpora of these entity types (default: all given)."}
+    )
+    gguf_file: str | None = field(
+        default=None, metadata={"help": "GGUF file inside --model_name_or_path: a new VANER on that backbone."}
+    )
+    base_model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Override the backbone of an adapter-only folder (e.g. a local copy)."}
+    )
+    batch_size: int = field(default=32, metadata={"help": "Sentences per forward pass."})
+    max_length: int = field(default=128, metadata={"help": "Sentence tokens per window; longer sentences are split."})
+    max_sentences: int | None = field(default=None, metadata={"help": "Evaluate only the first N sentences per corpus."})
+    device: str = field(default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "cpu, cuda, cuda:1, ..."})
+    dtype: str = field(default="float32", metadata={"help": "Weights dtype: float32, bfloat16 or float16."})
+    progress: bool = field(default=True, metadata={"help": "Show progress bars (--no_progress to hide them)."})
+
+
+def load_model(args: EvaluationArguments):
+    dtype = DTYPES[args.dtype]
+    if args.gguf_file:
+        from modeling_vaner import VanerForTokenClassification
+
+        model = VanerForTokenClassification.from_pretrained(args.model_name_or_path, gguf_file=args.gguf_file, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, gguf_file=args.gguf_file)
+    else:
+        overrides = {"base_model_name_or_path": args.base_model_name_or_path} if args.base_model_name_or_path else {}
+        model = AutoModelForTokenClassification.from_pretrained(
+            args.model_name_or_path, trust_remote_code=True, dtype=dtype, **overrides
+        )
+        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, trust_remote_code=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    # Every type the model knows may be asked for, one per corpus.
+    model.config.entity_types = list(model.config.known_entity_types)
+    return model.to(dtype).to(args.device).eval(), tokenizer
+
+
+def load_corpora(args: EvaluationArguments, known_entity_types: list[str]) -> dict:
+    corpora = {}
+    for argument in map(parse_corpus_argument, args.corpora):
+        entity_type = argument.spec.entity_type
+        if args.entity_types and entity_type not in args.entity_types:
+            continue
+        if entity_type not in known_entity_types:
+            raise ValueError(f"corpus {argument.name} is {entity_type}, which this model does not know: {known_entity_types}")
+        sentences = argument.load(args.split)[: args.max_sentences]
+        corpora[argument.spec.display_name] = sentences_to_dataset(sentences)
+    if not corpora:
+        raise ValueError("no corpus left to evaluate (check --corpora and --entity_types)")
+    return corpora
+
+
+def evaluate(args: EvaluationArguments) -> dict:
+    model, tokenizer = load_model(args)
+    corpora = load_corpora(args, model.config.known_entity_types)
+    results = {"model": args.model_name_or_path, "split": args.split, "use_dataset_name": args.use_dataset_name, "corpora": {}}
+    total_sentences, started = 0, time.perf_counter()
+    for name, dataset in corpora.items():
+        corpus_started = time.perf_counter()
+        tags, split_count = predict_sentence_tags(
+            model, tokenizer, dataset, args.batch_size, args.max_length, args.use_dataset_name, args.progress
+        )
+        seconds = time.perf_counter() - corpus_started
+        scores = score_by_corpus(dataset, tags)["corpora"]
+        (corpus_scores,) = scores.values()
+        corpus_scores.update(
+            entity_type=dataset[0]["entity_type"],
+            sentences=len(dataset),
+            split_sentences=split_count,
+            sentences_per_second=len(dataset) / seconds,
+        )
+        results["corpora"][name] = corpus_scores
+        total_sentences += len(dataset)
+        logger.info("%s: F1 %.4f, %d sentences at %.1f sentences/s", name, corpus_scores["f1"], len(dataset), len(dataset) / seconds)
+    corpus_f1 = [scores["f1"] for scores in results["corpora"].values()]
+    results["macro"] = {
+        key: sum(scores[key] for scores in results["corpora"].values()) / len(corpus_f1)
+        for key in ("precision", "recall", "f1")
+    }
+    results["sentences_per_second"] = total_sentences / (time.perf_counter() - started)
+    return results
+
+
+def markdown_table(results: dict) -> str:
+    """Per-corpus strict P/R/F1 (%) shaped like Table 1 of the VANER paper."""
+    mode = "VANER (dataset named)" if results["use_dataset_name"] else "VANER_adapt (no dataset name)"
+    lines = [
+        f"Model: `{results['model']}`, split: {results['split']}, instruction: {mode}",
+        "",
+        "| Corpus | Entity type | Sentences | P | R | F1 |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, scores in results["corpora"].items():
+        lines.append(
+            f"| {name} | {scores['entity_type']} | {scores['sentences']} | {100 * scores['precision']:.2f} "
+            f"| {100 * scores['recall']:.2f} | {100 * scores['f1']:.2f} |"
+        )
+    macro = results["macro"]
+    lines.append(f"| **Macro average** | | | {100 * macro['precision']:.2f} | {100 * macro['recall']:.2f} | {100 * macro['f1']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["corpora"])
+    figure, axes = plt.subplots(figsize=(max(4, 1.2 * len(names) + 2), 3.5))
+    width = 0.27
+    for offset, key in enumerate(("precision", "recall", "f1")):
+        values = [100 * results["corpora"][name][key] for name in names]
+        axes.bar([index + (offset - 1) * width for index in range(len(names))], values, width, label=key.capitalize())
+    axes.set_xticks(range(len(names)), names, rotation=20, ha="right")
+    axes.set_ylim(0, 100)
+    axes.set_ylabel("strict entity-level %")
+    axes.set_title(f"{Path(results['model']).name}: {results['split']} (macro F1 {100 * results['macro']['f1']:.1f})")
+    axes.legend(loc="upper right", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    (args,) = HfArgumentParser(EvaluationArguments).parse_args_into_dataclasses(args=argv)
+    results = evaluate(args)
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(results)
+    (output_dir / "results.md").write_text(table, encoding="utf-8")
+    (output_dir / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    bar_chart(results, output_dir / "results.png")
+    print(table)
+    print(f"{results['sentences_per_second']:.1f} sentences/s; results in {output_dir}/results.{{md,json,png}}")
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

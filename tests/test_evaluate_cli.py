@@ -1,0 +1,52 @@
+"""evaluate_vaner.py on a tiny model: per-corpus table, JSON and chart, both instruction modes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import toy_sentences
+
+import evaluate_vaner
+from vaner.corpora import write_iob_file
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def toy_corpus(tmp_path):
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    write_iob_file([s for s in toy_sentences(12) if s.entity_type == "Disease"], folder / "test.tsv")
+    return folder
+
+
+@pytest.mark.parametrize("mode", ["--use_dataset_name", "--no_use_dataset_name"])
+def test_evaluation_writes_the_per_corpus_table(tiny_vaner_dir, toy_corpus, tmp_path, mode):
+    output = tmp_path / "results"
+    results = evaluate_vaner.main([
+        "--model_name_or_path", str(tiny_vaner_dir), "--corpora", f"toy:Disease={toy_corpus}",
+        "--output_dir", str(output), "--batch_size", "5", "--no_progress", mode,
+    ])
+    scores = results["corpora"]["toy"]
+    assert scores["n_gold"] == 12 and scores["sentences"] == 12 and scores["entity_type"] == "Disease"
+    assert 0.0 <= scores["f1"] <= 1.0 and results["macro"]["f1"] == scores["f1"]
+    table = (output / "results.md").read_text()
+    assert "| toy | Disease | 12 |" in table and "Macro average" in table
+    assert json.loads((output / "results.json").read_text())["corpora"]["toy"]["n_gold"] == 12
+    assert (output / "results.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_unknown_corpus_type_for_the_model_is_a_clear_error(tiny_vaner_dir, toy_corpus, tmp_path):
+    with pytest.raises(ValueError, match="Cell.*does not know"):
+        evaluate_vaner.main(["--model_name_or_path", str(tiny_vaner_dir), "--corpora", f"toy:Cell={toy_corpus}",
+                             "--output_dir", str(tmp_path), "--no_progress"])
+
+
+def test_help_documents_every_option():
+    help_text = subprocess.run([sys.executable, "evaluate_vaner.py", "--help"], cwd=PROJECT, capture_output=True,
+                               text=True, check=True).stdout
+    for option in ("--model_name_or_path", "--corpora", "--split", "--no_use_dataset_name", "--entity_types",
+                   "--batch_size", "--device", "--dtype", "--output_dir"):
+        assert option in help_text

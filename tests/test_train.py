@@ -1,0 +1,97 @@
+"""train_vaner.py end to end on a tiny backbone and a toy mixture: learning, output folder, resuming."""
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+from transformers import AutoModelForTokenClassification, Trainer, pipeline
+
+import train_vaner
+
+
+def train_arguments(llama_dir, toy_mixture_dir, output_dir, *extra):
+    return [
+        "--model_name_or_path", str(llama_dir),
+        "--dataset_name_or_path", str(toy_mixture_dir),
+        "--output_dir", str(output_dir),
+        "--per_device_train_batch_size", "4",
+        "--learning_rate", "5e-3",
+        "--lora_r", "4",
+        "--lora_alpha", "8",
+        "--logging_steps", "1",
+        "--no_bf16",
+        "--seed", "0",
+        "--dataloader_num_workers", "0",
+        *extra,
+    ]
+
+
+def test_training_learns_and_writes_a_folder_the_stock_api_loads(llama_dir, toy_mixture_dir, tmp_path):
+    output = tmp_path / "model"
+    result = train_vaner.main(
+        train_arguments(llama_dir, toy_mixture_dir, output, "--max_steps", "40", "--eval_strategy", "steps",
+                        "--eval_steps", "20", "--save_strategy", "steps", "--save_steps", "20")
+    )
+    losses = [entry["loss"] for entry in result["log_history"] if "loss" in entry]
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+    assert any("eval_macro_f1" in entry and "eval_toy-disease_f1" in entry for entry in result["log_history"])
+
+    assert (output / "adapter" / "adapter_model.safetensors").is_file()
+    assert not list(output.glob("model*.safetensors"))
+    card = (output / "README.md").read_text()
+    metadata = yaml.safe_load(card.split("---")[1])
+    assert metadata["base_model"] == str(llama_dir)
+    assert metadata["pipeline_tag"] == "token-classification"
+    test_rows = {(row["corpus"], row["split"]) for row in result["results"]}
+    assert ("toy-disease", "test") in test_rows and ("toy-chem", "validation") in test_rows
+    f1_in_card = {r["dataset"]["name"]: r["metrics"][0]["value"] for r in metadata["model-index"][0]["results"]}
+    assert set(f1_in_card) >= {"toy-disease", "toy-chem"}
+    assert "python train_vaner.py --model_name_or_path" in card
+
+    model = AutoModelForTokenClassification.from_pretrained(output, trust_remote_code=True)
+    assert model.config.entity_types == ["Disease", "Chemical"]
+    assert model.config.dataset_names == ["toy-chem", "toy-disease"]
+    ner = pipeline("token-classification", model=str(output), trust_remote_code=True, aggregation_strategy="simple")
+    text = "The risk of tumour after Naloxone in mice ."
+    for group in ner(text):
+        assert group["entity_group"] in {"Disease", "Chemical"}
+        assert text[group["start"] : group["end"]].strip() == text[group["start"] : group["end"]].strip()
+
+
+def adapter_weights(folder):
+    return load_file(str(folder / "adapter" / "adapter_model.safetensors"))
+
+
+def test_an_interrupted_run_resumes_to_the_same_state(llama_dir, toy_mixture_dir, tmp_path, monkeypatch):
+    common = ("--max_steps", "8", "--save_strategy", "steps", "--save_steps", "4", "--eval_strategy", "no",
+              "--no_load_best_model_at_end", "--no_evaluate_test")
+    train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, tmp_path / "straight", *common))
+
+    interrupted = tmp_path / "interrupted"
+    original_step = Trainer.training_step
+
+    def crash_at_step_6(self, *args, **kwargs):
+        if self.state.global_step == 6:
+            raise KeyboardInterrupt("simulated interruption")
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "training_step", crash_at_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, interrupted, *common))
+    monkeypatch.undo()
+    assert (interrupted / "checkpoint-4").is_dir() and not (interrupted / "checkpoint-8").exists()
+
+    train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, interrupted, *common, "--resume_from_checkpoint", "latest"))
+    straight, resumed = adapter_weights(tmp_path / "straight"), adapter_weights(interrupted)
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        torch.testing.assert_close(resumed[name], straight[name], atol=1e-6, rtol=1e-5)
+    changed = load_file(str(interrupted / "checkpoint-4" / "adapter_model.safetensors"))  # the state moved after step 4
+    assert any((changed[name] - resumed[name]).abs().max() > 1e-6 for name in resumed if name in changed)
+
+
+def test_4bit_on_cpu_is_a_clear_error(llama_dir, toy_mixture_dir, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: 4-bit loading is allowed")
+    with pytest.raises(SystemExit, match="needs a CUDA GPU"):
+        train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, tmp_path / "q", "--load_in_4bit"))

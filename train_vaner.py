@@ -1,0 +1,324 @@
+"""Instruction-tune VANER with LoRA on a training mixture built by build_dbr_dataset.py.
+
+    python train_vaner.py --model_name_or_path meta-llama/Llama-2-7b-hf --load_in_4bit \
+        --dataset_name_or_path vaner-dbr-mixture --output_dir vaner-llama2-7b
+
+Evaluates on the validation splits with the strict per-corpus metric while training, keeps the best
+checkpoint by macro F1, then writes an adapter-only folder (or merged weights with --merge) that
+`AutoModelForTokenClassification` and `pipeline("token-classification")` load, with a model card.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from datasets import DatasetDict, load_dataset, load_from_disk
+from transformers import AutoTokenizer, EarlyStoppingCallback, HfArgumentParser, Trainer, TrainingArguments, set_seed
+
+from modeling_vaner import VanerForTokenClassification
+from vaner.corpora import ENTITY_TYPES, get_corpus_spec
+from vaner.evaluation import argmax_logits, predict_sentence_tags, score_by_corpus, trainer_metrics
+from vaner.export import push_folder, save_adapter_folder, save_full_folder, write_model_card
+from vaner.features import MODEL_INPUT_COLUMNS, VanerDataCollator, tokenize_dataset
+
+logger = logging.getLogger("train_vaner")
+
+
+def _bf16_supported() -> bool:
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(
+        metadata={
+            "help": "Backbone to start from: a Hub id or local folder of a Llama-family causal LM (or of a VANER "
+            "model to train further), or a folder holding the --gguf_file."
+        }
+    )
+    gguf_file: str | None = field(
+        default=None, metadata={"help": "GGUF file in --model_name_or_path, e.g. SmolLM2-135M-Instruct.Q4_1.gguf."}
+    )
+    bidirectional: bool = field(
+        default=True, metadata={"help": "Bidirectional attention (VANER); --no_bidirectional keeps the causal mask (ablation)."}
+    )
+    load_in_4bit: bool = field(
+        default=False, metadata={"help": "Load the backbone in 4-bit NF4 with bitsandbytes (QLoRA; needs CUDA)."}
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (the update is scaled by alpha / r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA branch."})
+    lora_target_modules: str = field(
+        default="all-linear",
+        metadata={"help": "Modules that get LoRA: 'all-linear' (the paper) or a comma-separated list, e.g. q_proj,v_proj."},
+    )
+    full_finetune: bool = field(
+        default=False, metadata={"help": "Train every weight instead of LoRA (small backbones); writes full weights."}
+    )
+    merge: bool = field(
+        default=False, metadata={"help": "Write full merged weights instead of an adapter-only folder."}
+    )
+
+
+@dataclass
+class DataArguments:
+    dataset_name_or_path: str = field(
+        metadata={"help": "The training mixture from build_dbr_dataset.py: its output folder or a Hub dataset id."}
+    )
+    corpora: list[str] | None = field(
+        default=None, metadata={"help": "Train and evaluate on these source corpora only (default: all in the dataset)."}
+    )
+    use_dataset_names: bool = field(
+        default=True,
+        metadata={
+            "help": "Name each sentence's corpus in its instruction (VANER). --no_use_dataset_names trains with "
+            "type-only instructions (VANER_adapt). DBR samples never name a corpus."
+        },
+    )
+    use_dbr: bool = field(default=True, metadata={"help": "Train on the DBR samples of the mixture too (--no_use_dbr drops them)."})
+    max_length: int = field(default=128, metadata={"help": "Sentence tokens per row; longer sentences are split into windows."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training rows (after shuffling with --seed)."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep the first N validation sentences per corpus."})
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "Stop after this many evaluations without a better macro F1."}
+    )
+    evaluate_test: bool = field(default=True, metadata={"help": "Score the best model on the test split at the end."})
+
+
+@dataclass
+class VanerTrainingArguments(TrainingArguments):
+    """TrainingArguments with the paper's recipe as defaults."""
+
+    output_dir: str = field(default="vaner-model", metadata={"help": "Where checkpoints and the final model folder go."})
+    learning_rate: float = field(default=2e-4, metadata={"help": "AdamW learning rate (the paper: 2e-4, constant)."})
+    lr_scheduler_type: str = field(default="constant", metadata={"help": "Learning-rate schedule (the paper: constant)."})
+    optim: str = field(default="adamw_torch", metadata={"help": "Optimiser (the paper: AdamW)."})
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Training batch size per device (the paper: 8)."})
+    per_device_eval_batch_size: int = field(default=32, metadata={"help": "Evaluation batch size per device."})
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Training epochs."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate on the validation splits: no, steps or epoch."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to save checkpoints (must match eval_strategy to keep the best)."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept besides the best one."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the checkpoint with the best macro F1."})
+    metric_for_best_model: str | None = field(default="macro_f1", metadata={"help": "Validation metric that picks the best checkpoint."})
+    logging_steps: float = field(default=20, metadata={"help": "Log the loss every N steps."})
+    report_to: str | None = field(default="none", metadata={"help": "Experiment tracker: none, tensorboard, wandb, all, ..."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Keep as False: VANER's rows carry instruction columns."})
+    label_names: list[str] | None = field(default_factory=lambda: ["labels"], metadata={"help": "The label column."})
+    bf16: bool = field(
+        default=_bf16_supported(),
+        metadata={"help": "bf16 mixed precision; on by default where the device supports it (--no_bf16 for fp32)."},
+    )
+
+
+def canonical_entity_types(entity_types) -> list[str]:
+    """The paper's four types first, in their usual order, then any others alphabetically."""
+    present = set(entity_types)
+    return [t for t in ENTITY_TYPES if t in present] + sorted(present - set(ENTITY_TYPES))
+
+
+def display_name(source_corpus: str) -> str:
+    spec = get_corpus_spec(source_corpus)
+    return spec.display_name if spec else source_corpus
+
+
+def load_mixture(data_args: DataArguments, seed: int) -> DatasetDict:
+    """The DatasetDict of build_dbr_dataset.py (Parquet folder, save_to_disk folder or Hub id), filtered."""
+    path = Path(data_args.dataset_name_or_path)
+    if (path / "dataset_dict.json").is_file():
+        mixture = load_from_disk(str(path))
+    else:
+        mixture = load_dataset(data_args.dataset_name_or_path)
+    if "train" not in mixture:
+        raise ValueError(f"{data_args.dataset_name_or_path} has no train split (splits: {list(mixture)})")
+    if data_args.corpora:
+        wanted = {display_name(name).lower() for name in data_args.corpora}
+        mixture = mixture.filter(lambda row: display_name(row["source_corpus"]).lower() in wanted)
+        if len(mixture["train"]) == 0:
+            raise ValueError(f"no training rows from corpora {data_args.corpora}")
+    if not data_args.use_dbr:
+        mixture = mixture.filter(lambda row: row["sample_kind"] != "dbr")
+    mixture["train"] = mixture["train"].shuffle(seed=seed)
+    if data_args.max_train_samples:
+        mixture["train"] = mixture["train"].select(range(min(data_args.max_train_samples, len(mixture["train"]))))
+    return mixture
+
+
+def first_rows_per_corpus(dataset, limit: int | None):
+    if not limit:
+        return dataset
+    seen: dict[str, int] = {}
+    keep = []
+    for index, corpus in enumerate(dataset["source_corpus"]):
+        seen[corpus] = seen.get(corpus, 0) + 1
+        if seen[corpus] <= limit:
+            keep.append(index)
+    return dataset.select(keep)
+
+
+def build_model(model_args: ModelArguments, entity_types, dataset_names, tokenizer):
+    kwargs = {"entity_types": entity_types, "dataset_names": dataset_names, "bidirectional": model_args.bidirectional}
+    if model_args.load_in_4bit:
+        if not torch.cuda.is_available():
+            raise ValueError("--load_in_4bit needs a CUDA GPU (bitsandbytes NF4); on CPU train without it.")
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_use_double_quant=True,
+        )
+        kwargs["dtype"] = torch.bfloat16
+    model = VanerForTokenClassification.from_pretrained(
+        model_args.model_name_or_path, gguf_file=model_args.gguf_file, **kwargs
+    )
+    model.config.entity_types = model.config.known_entity_types = list(entity_types)
+    model.config.dataset_names = list(dataset_names)
+    model.prepare_instructions(tokenizer)
+    if model_args.full_finetune:
+        return model
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if model_args.load_in_4bit:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    targets = model_args.lora_target_modules
+    lora_config = LoraConfig(
+        r=model_args.lora_r,
+        lora_alpha=model_args.lora_alpha,
+        lora_dropout=model_args.lora_dropout,
+        target_modules=targets if targets == "all-linear" else [name.strip() for name in targets.split(",")],
+        modules_to_save=["classifier"],  # the head is trained in full
+    )
+    return get_peft_model(model, lora_config)
+
+
+def tokenized(split, tokenizer, model_config, data_args):
+    names = model_config.dataset_names if data_args.use_dataset_names else []
+    rows, split_count = tokenize_dataset(split, tokenizer, data_args.max_length, model_config.entity_types, names)
+    if split_count:
+        logger.info("%d sentences longer than %d tokens were split into windows", split_count, data_args.max_length)
+    return rows
+
+
+def final_scores(model, tokenizer, mixture, data_args, batch_size) -> list[dict]:
+    """Strict P/R/F1 per corpus of the best model on validation and test (windows stitched back)."""
+    rows = []
+    model.eval()
+    for split in ("validation", "test") if data_args.evaluate_test else ("validation",):
+        if split not in mixture or len(mixture[split]) == 0:
+            continue
+        sentences = first_rows_per_corpus(mixture[split], data_args.max_eval_samples if split == "validation" else None)
+        tags, _ = predict_sentence_tags(
+            model, tokenizer, sentences, batch_size, data_args.max_length, data_args.use_dataset_names
+        )
+        for corpus, scores in score_by_corpus(sentences, tags)["corpora"].items():
+            rows.append({"corpus": display_name(corpus), "split": split, **scores})
+            logger.info("%s %s: P %.4f R %.4f F1 %.4f", display_name(corpus), split, scores["precision"], scores["recall"], scores["f1"])
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    parser = HfArgumentParser((ModelArguments, DataArguments, VanerTrainingArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    if model_args.load_in_4bit and not torch.cuda.is_available():
+        raise SystemExit("--load_in_4bit needs a CUDA GPU (bitsandbytes NF4); on CPU train without it.")
+
+    mixture = load_mixture(data_args, training_args.seed)
+    entity_types = canonical_entity_types(mixture["train"].unique("entity_type"))
+    dataset_names = sorted({display_name(name) for name in mixture["train"].unique("source_corpus")})
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.model_name_or_path, gguf_file=model_args.gguf_file, trust_remote_code=True
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    set_seed(training_args.seed)  # the new head and LoRA weights are drawn here, before the Trainer seeds
+    model = build_model(model_args, entity_types, dataset_names, tokenizer)
+    vaner_config = model.config
+
+    train_rows = tokenized(mixture["train"], tokenizer, vaner_config, data_args)
+    validation = first_rows_per_corpus(mixture["validation"], data_args.max_eval_samples) if "validation" in mixture else None
+    eval_rows = tokenized(validation, tokenizer, vaner_config, data_args) if validation is not None else None
+    callbacks = []
+    if data_args.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # the final folder is pushed, not checkpoints
+    if eval_rows is None:
+        training_args.eval_strategy, training_args.load_best_model_at_end = "no", False
+    if training_args.gradient_checkpointing and not model_args.full_finetune:
+        model.enable_input_require_grads()
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_rows.select_columns(list(MODEL_INPUT_COLUMNS)),
+        eval_dataset=None if eval_rows is None else eval_rows.select_columns(list(MODEL_INPUT_COLUMNS)),
+        data_collator=VanerDataCollator(tokenizer),
+        compute_metrics=None if eval_rows is None else trainer_metrics(
+            [validation[index]["source_corpus"] for index in eval_rows["sentence_index"]]
+        ),
+        preprocess_logits_for_metrics=argmax_logits,
+        callbacks=callbacks,
+    )
+    resume = training_args.resume_from_checkpoint
+    if isinstance(resume, str) and resume.lower() in ("true", "latest"):
+        resume = True
+    train_result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_state()
+
+    results = final_scores(trainer.model, tokenizer, mixture, data_args, training_args.per_device_eval_batch_size)
+    output_dir = Path(training_args.output_dir)
+    if model_args.full_finetune:
+        save_full_folder(trainer.model, tokenizer, output_dir)
+        method = "Full fine-tuning of every weight."
+    elif model_args.merge:
+        save_full_folder(trainer.model.merge_and_unload(), tokenizer, output_dir)
+        method = f"LoRA r={model_args.lora_r}, alpha={model_args.lora_alpha} on {model_args.lora_target_modules}, merged into the weights; head trained in full."
+    else:
+        save_adapter_folder(trainer.model, tokenizer, output_dir)
+        method = f"LoRA r={model_args.lora_r}, alpha={model_args.lora_alpha} on {model_args.lora_target_modules} (adapter in adapter/), head trained in full."
+    if model_args.load_in_4bit:
+        method += " Backbone loaded in 4-bit NF4 (QLoRA)."
+    repo_id = training_args.hub_model_id or output_dir.name
+    write_model_card(
+        output_dir,
+        repo_id=repo_id,
+        results=results,
+        base_model=vaner_config.base_model_name_or_path,
+        dataset=data_args.dataset_name_or_path,
+        entity_types=vaner_config.entity_types,
+        dataset_names=vaner_config.dataset_names,
+        weights_note="This folder holds the full weights." if (model_args.full_finetune or model_args.merge)
+        else "This folder holds a LoRA adapter with the head; the backbone is fetched when it loads.",
+        split_note="",
+        train_rows=len(mixture["train"]),
+        dbr_rows=sum(kind == "dbr" for kind in mixture["train"]["sample_kind"]),
+        method=method,
+        learning_rate=training_args.learning_rate,
+        lr_scheduler_type=training_args.lr_scheduler_type,
+        batch_size=training_args.per_device_train_batch_size,
+        epochs=training_args.num_train_epochs,
+        max_length=data_args.max_length,
+        seed=training_args.seed,
+        bidirectional=model_args.bidirectional,
+        command="python train_vaner.py " + shlex.join(argv),
+    )
+    if push_to_hub:
+        url = push_folder(output_dir, repo_id, token=training_args.hub_token, private=training_args.hub_private_repo)
+        logger.info("pushed %s to %s", output_dir, url)
+    return {
+        "train": train_result.metrics,
+        "log_history": trainer.state.log_history,
+        "results": results,
+        "output_dir": str(output_dir),
+    }
+
+
+if __name__ == "__main__":
+    main()
