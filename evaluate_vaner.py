@@ -134,7 +134,7 @@ def evaluate(args: EvaluationArguments) -> dict:
 
 def markdown_table(results: dict) -> str:
     """Per-corpus strict P/R/F1 (%) shaped like Table 1 of the VANER paper."""
-    mode = "VANER (dataset named)" if results["use_dataset_name"] else "VANER_adapt (no dataset name)"
+    mode = "VANER (corpus named when the model knows it)" if results["use_dataset_name"] else "VANER_adapt (no dataset name)"
     lines = [
         f"Model: `{results['model']}`, split: {results['split']}, instruction: {mode}",
         "",
