@@ -13,12 +13,21 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from datasets import DatasetDict, load_dataset, load_from_disk
-from transformers import AutoTokenizer, EarlyStoppingCallback, HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import (
+    AutoTokenizer,
+    EarlyStoppingCallback,
+    HfArgumentParser,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
 
 from modeling_vaner import VanerForTokenClassification
 from vaner.corpora import ENTITY_TYPES, get_corpus_spec
@@ -112,10 +121,33 @@ class VanerTrainingArguments(TrainingArguments):
     report_to: str | None = field(default="none", metadata={"help": "Experiment tracker: none, tensorboard, wandb, all, ..."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep as False: VANER's rows carry instruction columns."})
     label_names: list[str] | None = field(default_factory=lambda: ["labels"], metadata={"help": "The label column."})
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={"help": "Stop training after this many minutes (wall clock), evaluating and saving at that step."},
+    )
     bf16: bool = field(
         default=_bf16_supported(),
         metadata={"help": "bf16 mixed precision; on by default where the device supports it (--no_bf16 for fp32)."},
     )
+
+
+class TrainingTimeLimit(TrainerCallback):
+    """Ends training once a wall-clock budget is spent, with a final evaluation and checkpoint."""
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60
+        self.started = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.monotonic() - self.started >= self.seconds:
+            logger.info("training time limit of %.1f minutes reached at step %d", self.seconds / 60, state.global_step)
+            control.should_training_stop = True
+            control.should_evaluate = args.eval_strategy != "no"
+            control.should_save = args.save_strategy != "no"
+        return control
 
 
 def canonical_entity_types(entity_types) -> list[str]:
@@ -249,6 +281,8 @@ def main(argv: list[str] | None = None) -> dict:
     callbacks = []
     if data_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
+    if training_args.max_train_minutes:
+        callbacks.append(TrainingTimeLimit(training_args.max_train_minutes))
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # the final folder is pushed, not checkpoints
     if eval_rows is None:
         training_args.eval_strategy, training_args.load_best_model_at_end = "no", False

@@ -95,3 +95,15 @@ def test_4bit_on_cpu_is_a_clear_error(llama_dir, toy_mixture_dir, tmp_path):
         pytest.skip("a CUDA device is present: 4-bit loading is allowed")
     with pytest.raises(SystemExit, match="needs a CUDA GPU"):
         train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, tmp_path / "q", "--load_in_4bit"))
+
+
+def test_time_limit_stops_training_with_a_final_checkpoint(llama_dir, toy_mixture_dir, tmp_path):
+    output = tmp_path / "limited"
+    result = train_vaner.main(
+        train_arguments(llama_dir, toy_mixture_dir, output, "--max_steps", "1000", "--max_train_minutes", "0.0001",
+                        "--eval_strategy", "steps", "--eval_steps", "500", "--save_strategy", "steps", "--save_steps", "500",
+                        "--no_evaluate_test")
+    )
+    assert result["log_history"][-1]["step"] == 1
+    assert (output / "checkpoint-1").is_dir()
+    assert any("eval_macro_f1" in entry for entry in result["log_history"])
