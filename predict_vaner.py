@@ -1,0 +1,166 @@
+"""Annotate documents with a VANER model: plain text, JSONL or PubTator in; JSONL, PubTator, BioC JSON or HTML out.
+
+    python predict_vaner.py --model_name_or_path vaner-smollm2 --input abstracts.pubtator \
+        --output annotated.pubtator --entity_types Disease Chemical
+
+Documents of any length are split into sentences (and sentences longer than the window into overlapping
+windows); offsets are exact character offsets into the text as read. Input and output stream, so memory
+stays flat on large files. `--help` lists every option.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from transformers import HfArgumentParser
+
+logger = logging.getLogger("predict_vaner")
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(
+        metadata={"help": "VANER model: a folder (full weights or adapter only) or a Hugging Face Hub id."}
+    )
+    entity_types: list[str] | None = field(
+        default=None,
+        metadata={"help": "Entity types to extract, e.g. Disease Chemical (any case). Default: the types the model "
+                          "serves (config.entity_types). An unknown type is an error listing the known ones."},
+    )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Dataset (corpus) named in the instruction, e.g. NCBI-disease. Default: none, the "
+                          "instruction without a dataset name, for text unlike any training corpus."},
+    )
+    base_model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "For an adapter-only folder: where its backbone is (e.g. a local copy when offline), "
+                          "instead of the one its config records."},
+    )
+    dtype: Literal["auto", "bfloat16", "float32"] = field(
+        default="auto",
+        metadata={"help": "Precision of the model: auto = bfloat16 on GPUs and on CPUs with native bf16 "
+                          "(AVX512-BF16, AMX), else float32."},
+    )
+    device: str = field(default="auto", metadata={"help": "Device: auto (cuda when available), cpu, cuda, cuda:1, ..."})
+    threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: torch's choice)."})
+
+
+@dataclass
+class DataArguments:
+    input: list[str] = field(
+        metadata={"help": "Input files or folders (every file in a folder, sorted); - reads standard input."}
+    )
+    input_format: Literal["auto", "text", "jsonl", "pubtator"] = field(
+        default="auto",
+        metadata={"help": "text: a file is one document (id = file name without suffix); jsonl: one "
+                          '{"id": ..., "text": ...} object per line; pubtator: ID|t|title, ID|a|abstract blocks '
+                          "(existing mentions are ignored). auto: jsonl for .jsonl files or a first line starting "
+                          "with {, pubtator for .pubtator files or a first line ID|t|..., else text (standard input: text)."},
+    )
+    encoding: str = field(default="utf-8", metadata={"help": "Encoding of the inputs; undecodable bytes become "
+                                                               "U+FFFD with a warning naming the file."})
+    output: str = field(default="-", metadata={"help": "Output file; - writes standard output."})
+    output_format: Literal["auto", "jsonl", "pubtator", "bioc", "html"] = field(
+        default="auto",
+        metadata={"help": 'jsonl: {"id", "entities": [{"start", "end", "text", "type", "score"}]} per line; '
+                          "pubtator: title/abstract lines and ID<TAB>start<TAB>end<TAB>mention<TAB>type lines; "
+                          "bioc: a BioC JSON collection; html: a page with coloured entities and a legend. "
+                          "auto: from the output suffix (.jsonl, .pubtator, .json, .html), else jsonl."},
+    )
+    include_text: bool = field(default=False, metadata={"help": "JSONL output: also write each document's text."})
+
+
+@dataclass
+class AnnotationArguments:
+    tokenization: Literal["words", "raw"] = field(
+        default="words",
+        metadata={"help": "words: sentences are cut into words as the training corpora are and joined with "
+                          "spaces (the tokens the model was trained on), entities cover whole words. raw: the "
+                          "text is tokenized as written and every sub-token is tagged, as the transformers "
+                          "token-classification pipeline does."},
+    )
+    max_length: int = field(
+        default=128,
+        metadata={"help": "Window size in sub-tokens of sentence (the instruction comes on top). Longer sentences "
+                          "are split into overlapping windows; each sub-token keeps the prediction of the "
+                          "window where it is most central."},
+    )
+    stride: int = field(default=32, metadata={"help": "Overlap of consecutive windows, in sub-tokens (at most half a window)."})
+    batch_size: int = field(default=32, metadata={"help": "Rows (window x entity type) per forward pass; rows are sorted by length first."})
+    overlaps: Literal["keep", "best"] = field(
+        default="keep",
+        metadata={"help": "keep: a span may carry several types (one entity each) and spans may overlap; best: of "
+                          "overlapping entities keep the higher-scoring ones."},
+    )
+    line_breaks: bool = field(
+        default=True,
+        metadata={"help": "Line breaks end sentences (text with a sentence or paragraph per line). Use "
+                          "--no_line_breaks for hard-wrapped text: then only blank lines do."},
+    )
+    progress: bool = field(default=True, metadata={"help": "Show a progress bar on standard error (--no_progress to hide it)."})
+
+
+def parser() -> HfArgumentParser:
+    return HfArgumentParser((ModelArguments, DataArguments, AnnotationArguments), description=__doc__.split("\n\n")[0],
+                            epilog="Scores are the mean probability of the chosen O/B/I tags over an entity's units.")
+
+
+def _report_errors(annotated: Iterable, counts: dict) -> Iterator:
+    for document in annotated:
+        counts["documents"] += 1
+        counts["entities"] += len(document.entities)
+        if document.error:
+            counts["errors"] += 1
+            logger.warning("%s", document.error)
+        yield document
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parser()
+    model_args, data_args, annotation_args = arguments.parse_args_into_dataclasses(args=argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+    import torch
+
+    from vaner.documents import DocumentAnnotator, load_model
+    from vaner.formats import expand_inputs, output_format_for, read_documents, write_documents
+
+    if model_args.threads:
+        torch.set_num_threads(model_args.threads)
+    try:
+        output_format = output_format_for(data_args.output, data_args.output_format)
+        expand_inputs(data_args.input)  # fail early on a missing input
+        extra = {}
+        if model_args.base_model_name_or_path:
+            extra["base_model_name_or_path"] = model_args.base_model_name_or_path
+        model, tokenizer = load_model(model_args.model_name_or_path, model_args.entity_types, model_args.dataset_name,
+                                      model_args.dtype, model_args.device, **extra)
+        annotator = DocumentAnnotator(
+            model, tokenizer, entity_types=model_args.entity_types, dataset_name=model_args.dataset_name,
+            tokenization=annotation_args.tokenization, max_length=annotation_args.max_length,
+            stride=annotation_args.stride, batch_size=annotation_args.batch_size, overlaps=annotation_args.overlaps,
+            line_breaks=annotation_args.line_breaks,
+        )
+    except (ValueError, OSError) as error:
+        arguments.error(str(error))
+    logger.info("model %s: %s, %s on %s; types %s", model_args.model_name_or_path, type(model).__name__,
+                next(model.parameters()).dtype, next(model.parameters()).device, ", ".join(annotator.entity_types))
+    counts = {"documents": 0, "entities": 0, "errors": 0}
+    documents = read_documents(data_args.input, data_args.input_format, data_args.encoding)
+    annotated = _report_errors(annotator.annotate_documents(documents, progress=annotation_args.progress), counts)
+    write_documents(annotated, data_args.output, output_format, annotator.entity_types,
+                    include_text=data_args.include_text,
+                    infons={"model": model_args.model_name_or_path, "entity_types": " ".join(annotator.entity_types)})
+    logger.info("%d documents, %d entities written to %s (%s)%s", counts["documents"], counts["entities"],
+                data_args.output, output_format,
+                f"; {counts['errors']} documents could not be read (see the warnings)" if counts["errors"] else "")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""predict_vaner.py: every option documented, every format end to end, bad input reported without a crash."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+import predict_vaner
+from vaner.corpora import read_pubtator
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    (folder / "abstract.txt").write_bytes(
+        "Cisplatin-induced nephrotoxicity in BRCA1 mutant mice.\r\nTNF-\u03b1\u00a0and  \u03b2-catenin rose.".encode()
+    )
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "blank.txt").write_bytes(b"  \n\t\n")
+    (folder / "undecodable.txt").write_bytes(b"Caf\xe9 \xff\xfe nephrotoxicity.")
+    (folder / "docs.jsonl").write_text(
+        '{"id": "j1", "text": "Naloxone reverses the effect of clonidine."}\nnot json\n', encoding="utf-8")
+    (folder / "docs.pubtator").write_text(
+        "77|t|Ovarian cancer in women.\n77|a|Mutations of the breast cancer gene.\n77\t0\t14\tOvarian cancer\tDisease\n\n",
+        encoding="utf-8")
+    return folder
+
+
+def run(arguments):
+    return predict_vaner.main([*map(str, arguments), "--no_progress", "--dtype", "float32"])
+
+
+def test_help_documents_every_option():
+    text = predict_vaner.parser().format_help()
+    for dataclass in (predict_vaner.ModelArguments, predict_vaner.DataArguments, predict_vaner.AnnotationArguments):
+        for option in dataclasses.fields(dataclass):
+            assert f"--{option.name}" in text, option.name
+            assert len(option.metadata.get("help", "")) > 20, f"--{option.name} needs a real help text"
+    for word in ("jsonl", "pubtator", "bioc", "html", "words", "raw", "keep", "best", "bfloat16"):
+        assert word in text
+
+
+def test_help_runs_as_a_script():
+    result = subprocess.run([sys.executable, "predict_vaner.py", "--help"], cwd=PROJECT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0 and "--model_name_or_path" in result.stdout
+
+
+def test_every_input_and_output_format(tiny_vaner_dir, inputs, tmp_path, caplog):
+    outputs = {name: tmp_path / f"out.{name}" for name in ("jsonl", "pubtator", "json", "html")}
+    for output in outputs.values():
+        assert run(["--model_name_or_path", tiny_vaner_dir, "--input", inputs, "--output", output,
+                    "--entity_types", "disease", "Gene", "--include_text"]) == 0
+
+    records = [json.loads(line) for line in outputs["jsonl"].read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in records] == ["abstract", "blank", "j1", "docs.jsonl:2", "77", "empty", "undecodable"]
+    by_id = {r["id"]: r for r in records}
+    assert by_id["empty"]["entities"] == [] and by_id["blank"]["entities"] == []
+    assert "docs.jsonl:2: not a JSON object" in by_id["docs.jsonl:2"]["error"]
+    assert "undecodable.txt: bytes that are not utf-8" in caplog.text
+    for record in records:
+        for entity in record["entities"]:
+            assert record["text"][entity["start"] : entity["end"]] == entity["text"]
+            assert entity["type"] in ("Disease", "Gene") and 0 <= entity["score"] <= 1
+    assert sum(len(r["entities"]) for r in records) > 0
+
+    documents = {d.document_id: d for d in read_pubtator(outputs["pubtator"])}  # checks mentions against the text
+    assert list(documents) == [r["id"] for r in records if "error" not in r]
+    assert documents["77"].title == "Ovarian cancer in women."
+    assert documents["77"].abstract == "Mutations of the breast cancer gene."
+
+    collection = json.loads(outputs["json"].read_text(encoding="utf-8"))
+    assert collection["infons"]["entity_types"] == "Disease Gene"
+    assert [d["id"] for d in collection["documents"]] == [r["id"] for r in records if "error" not in r]
+
+    ElementTree.fromstring(outputs["html"].read_text(encoding="utf-8").split("\n", 1)[1])
+
+
+def test_stdin_to_stdout(tiny_vaner_dir, tmp_path, monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"id": "s", "text": "BRCA1 mice."}\n')))
+    assert run(["--model_name_or_path", tiny_vaner_dir, "--input", "-", "--input_format", "jsonl"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["id"] == "s"
+
+
+def test_unknown_entity_type_is_a_clear_error(tiny_vaner_dir, inputs, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run(["--model_name_or_path", tiny_vaner_dir, "--input", inputs, "--entity_types", "Cell"])
+    assert exit_info.value.code == 2
+    assert "Unknown entity type(s) ['Cell']" in capsys.readouterr().err
+
+
+def test_missing_input_is_a_clear_error(tiny_vaner_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run(["--model_name_or_path", tiny_vaner_dir, "--input", tmp_path / "nothing.txt"])
+    assert "nothing.txt: no such file or folder" in capsys.readouterr().err
+
+
+def test_long_single_line_document(tiny_vaner_dir, tmp_path):
+    """A document of 200,000 characters on one line, no sentence end: windows, not truncation."""
+    text = " ".join(["BRCA1 mutant mice and ovarian cancer"] * 5500)[:200_000]
+    (tmp_path / "long.txt").write_text(text, encoding="utf-8")
+    output = tmp_path / "long.jsonl"
+    assert run(["--model_name_or_path", tiny_vaner_dir, "--input", tmp_path / "long.txt", "--output", output,
+                "--entity_types", "Gene", "--batch_size", "64"]) == 0
+    (record,) = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert record["entities"] and max(e["end"] for e in record["entities"]) > 190_000
+    assert all(text[e["start"] : e["end"]] == e["text"] for e in record["entities"])

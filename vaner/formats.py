@@ -1,0 +1,492 @@
+"""Document files in and out: plain text, JSONL and PubTator readers; JSONL, PubTator, BioC JSON and HTML writers.
+
+Readers are generators of `Document`s and writers take one `AnnotatedDocument` at a time, so files of
+any size stream through in flat memory. A record that cannot be read (bad JSON, undecodable line, a
+PubTator abstract without its title) becomes a `Document` with an `error` naming the file and line: it
+flows through annotation with no entities, JSONL output keeps it with its message, the other writers
+leave it out, and the command line reports it.
+
+The PubTator reader here streams (vaner.corpora.read_pubtator reads a whole corpus into memory and
+rejects a file on the first bad mention; for annotation the existing mentions are not needed).
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from .documents import AnnotatedDocument, Document, Entity, Passage
+
+logger = logging.getLogger(__name__)
+
+INPUT_FORMATS = ("auto", "text", "jsonl", "pubtator")
+OUTPUT_FORMATS = ("jsonl", "pubtator", "bioc", "html")
+OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".pubtator": "pubtator", ".json": "bioc",
+                   ".bioc": "bioc", ".html": "html", ".htm": "html"}
+STDIO = "-"
+
+_PUBTATOR_TEXT_LINE = re.compile(r"^(?P<id>[^|\t]+)\|(?P<part>[ta])\|(?P<text>.*)$")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[str | Path]:
+    """Files to read: each path as given, a folder's files (sorted, hidden ones skipped), "-" for stdin."""
+    files: list[str | Path] = []
+    for path in paths:
+        if str(path) == STDIO:
+            files.append(STDIO)
+            continue
+        path = Path(path)
+        if path.is_dir():
+            files.extend(sorted(child for child in path.iterdir() if child.is_file() and not child.name.startswith(".")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return files
+
+
+def detect_input_format(path: str | Path) -> str:
+    """"jsonl" for .jsonl/.ndjson files or a first line starting with "{", "pubtator" for a .pubtator
+    file or a first line "ID|t|title", else "text"."""
+    if str(path) == STDIO:
+        return "text"
+    path = Path(path)
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if path.suffix.lower() == ".pubtator":
+        return "pubtator"
+    with path.open("rb") as handle:
+        for raw_line in handle:
+            line = raw_line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+            if not line:
+                continue
+            if line.startswith("{"):
+                return "jsonl"
+            if _PUBTATOR_TEXT_LINE.match(line):
+                return "pubtator"
+            return "text"
+    return "text"
+
+
+def read_documents(paths: Iterable[str | Path], input_format: str = "auto", encoding: str = "utf-8") -> Iterator[Document]:
+    """Documents of every input file, in order, read lazily."""
+    if input_format not in INPUT_FORMATS:
+        raise ValueError(f"input format must be one of {INPUT_FORMATS}, not {input_format!r}")
+    for path in expand_inputs(paths):
+        file_format = detect_input_format(path) if input_format == "auto" else input_format
+        if file_format == "text":
+            yield read_text_file(path, encoding)
+        elif file_format == "jsonl":
+            yield from read_jsonl(path, encoding)
+        else:
+            yield from read_pubtator_documents(path, encoding)
+
+
+def _open_binary(path: str | Path) -> IO[bytes]:
+    if str(path) == STDIO:
+        return _NoClose(sys.stdin.buffer)
+    return Path(path).open("rb")
+
+
+class _NoClose:
+    """A stream that a `with` block must not close (stdin, stdout)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __enter__(self):
+        return self.stream
+
+    def __exit__(self, *exc):
+        return False
+
+    def __iter__(self):
+        return iter(self.stream)
+
+
+def _decode(data: bytes, encoding: str, where: str) -> str:
+    """Text of `data`; undecodable bytes become U+FFFD with a warning naming the place."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        text = data.decode(encoding, errors="replace")
+        logger.warning("%s: bytes that are not %s (first at byte %d) were replaced by U+FFFD", where, encoding,
+                       error.start)
+        return text
+
+
+def _name(path: str | Path) -> str:
+    return "<stdin>" if str(path) == STDIO else str(path)
+
+
+def read_text_file(path: str | Path, encoding: str = "utf-8") -> Document:
+    """A plain text file as one document, named after the file (without its suffix); a UTF-8 byte-order
+    mark is dropped, everything else is kept as is (offsets index the decoded text)."""
+    with _open_binary(path) as handle:
+        data = handle.read()
+    text = _decode(data, encoding, _name(path))
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    document_id = "stdin" if str(path) == STDIO else Path(path).stem
+    return Document(document_id, text, source=_name(path))
+
+
+def read_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[Document]:
+    """One document per line, `{"id": ..., "text": ...}` (the id defaults to "<file>:<line>"); blank lines
+    are skipped, a bad line becomes a document with an error."""
+    name = _name(path)
+    with _open_binary(path) as handle:
+        for line_number, raw_line in enumerate(handle, start=1):
+            where = f"{name}:{line_number}"
+            line = _decode(raw_line, encoding, where)
+            if line_number == 1:
+                line = line.lstrip("\ufeff")
+            if not line.strip():
+                continue
+            fallback_id = f"{Path(name).name}:{line_number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                yield Document(fallback_id, "", source=where, error=f"{where}: not a JSON object ({error.msg})")
+                continue
+            if not isinstance(record, dict):
+                yield Document(fallback_id, "", source=where, error=f"{where}: expected a JSON object {{\"id\", \"text\"}}")
+                continue
+            document_id = record.get("id")
+            document_id = fallback_id if document_id is None else str(document_id)
+            text = record.get("text")
+            if not isinstance(text, str):
+                yield Document(document_id, "", source=where,
+                               error=f"{where}: document {document_id!r} has no \"text\" string")
+                continue
+            yield Document(document_id, text, source=where)
+
+
+def read_pubtator_documents(path: str | Path, encoding: str = "utf-8") -> Iterator[Document]:
+    """PubTator documents (`ID|t|title`, `ID|a|abstract`, mention lines, blank line) as `Document`s with
+    text = title + " " + abstract (PubTator's offsets) and a title and an abstract passage. Mention and
+    relation lines are skipped: the documents are annotated anew."""
+    name = _name(path)
+    current: dict | None = None
+
+    def finish(document: dict) -> Document:
+        title, abstract = document["title"], document["abstract"]
+        where = f"{name}:{document['line']}"
+        if abstract is None:
+            return Document(document["id"], title, (Passage(0, len(title), "title"),), where)
+        text = f"{title} {abstract}"
+        passages = (Passage(0, len(title), "title"), Passage(len(title) + 1, len(text), "abstract"))
+        return Document(document["id"], text, passages, where)
+
+    with _open_binary(path) as handle:
+        for line_number, raw_line in enumerate(handle, start=1):
+            where = f"{name}:{line_number}"
+            line = _decode(raw_line, encoding, where).rstrip("\r\n")
+            if line_number == 1:
+                line = line.lstrip("\ufeff")
+            if not line.strip():
+                if current is not None:
+                    yield finish(current)
+                    current = None
+                continue
+            match = _PUBTATOR_TEXT_LINE.match(line)
+            if match and match["part"] == "t":
+                if current is not None:
+                    yield finish(current)
+                current = {"id": match["id"], "title": match["text"], "abstract": None, "line": line_number}
+            elif match:  # an abstract line
+                if current is None or current["id"] != match["id"] or current["abstract"] is not None:
+                    yield Document(match["id"], "", source=where,
+                                   error=f"{where}: abstract of document {match['id']!r} without its title line before it")
+                    continue
+                current["abstract"] = match["text"]
+            elif current is None:
+                yield Document(f"{Path(name).name}:{line_number}", "", source=where,
+                               error=f"{where}: expected a PubTator title line 'ID|t|title', got {line[:60]!r}")
+            # else: a mention or relation line of the current document
+    if current is not None:
+        yield finish(current)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+class DocumentWriter:
+    """Writes annotated documents one at a time to a text stream; `close()` writes any closing part
+    (and closes the stream when the writer opened it)."""
+
+    def __init__(self, stream: IO[str]):
+        self.stream = stream
+        self.count = 0
+
+    def write(self, annotated: AnnotatedDocument) -> None:
+        self._write(annotated)
+        self.count += 1
+
+    def _write(self, annotated: AnnotatedDocument) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.stream.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class JsonlWriter(DocumentWriter):
+    """`{"id", "entities": [{"start", "end", "text", "type", "score"}]}` per line (plus "text" when asked,
+    and "error" for a document that could not be read or annotated)."""
+
+    def __init__(self, stream: IO[str], include_text: bool = False):
+        super().__init__(stream)
+        self.include_text = include_text
+
+    def _write(self, annotated):
+        record = {"id": annotated.document_id}
+        if self.include_text:
+            record["text"] = annotated.document.text
+        record["entities"] = [entity.to_dict() for entity in annotated.entities]
+        if annotated.error:
+            record["error"] = annotated.error
+        self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+# Characters that would break a PubTator line; each becomes one space, so offsets do not move.
+_PUBTATOR_UNSAFE = re.compile(r"[\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def pubtator_safe(text: str) -> str:
+    return _PUBTATOR_UNSAFE.sub(" ", text)
+
+
+class PubTatorWriter(DocumentWriter):
+    """PubTator: title and abstract lines, then one `ID<TAB>start<TAB>end<TAB>mention<TAB>type` line per
+    entity, a blank line after each document. A document read from PubTator gets its title and abstract
+    back unchanged; any other document is written whole as its title (with an empty abstract), which
+    keeps its offsets. Tabs and line breaks in a text become spaces (same offsets). Documents with an
+    error are left out."""
+
+    def _write(self, annotated):
+        document = annotated.document
+        if annotated.error:
+            return
+        passages = document.passage_list()
+        if (len(passages) == 2 and passages[0].kind == "title" and passages[0].start == 0
+                and passages[1].start == passages[0].end + 1 and passages[1].end == len(document.text)):
+            title, abstract = document.text[: passages[0].end], document.text[passages[1].start :]
+        else:
+            title, abstract = document.text, ""
+        document_id = pubtator_safe(document.document_id).replace("|", "_")
+        lines = [f"{document_id}|t|{pubtator_safe(title)}\n"]
+        if not (len(passages) == 1 and passages[0].kind == "title"):
+            lines.append(f"{document_id}|a|{pubtator_safe(abstract)}\n")
+        for entity in annotated.entities:
+            lines.append(f"{document_id}\t{entity.start}\t{entity.end}\t{pubtator_safe(entity.text)}\t{entity.entity_type}\n")
+        lines.append("\n")
+        self.stream.write("".join(lines))
+
+
+class BioCJsonWriter(DocumentWriter):
+    """A BioC JSON collection: one document per input document, one passage per passage (title, abstract,
+    text) with its document-level `offset`, and per entity an annotation with infons `type` and
+    `score` and one location (document-level offset, length). Documents with an error are left out."""
+
+    def __init__(self, stream: IO[str], source: str = "VANER", date: str | None = None, infons: dict | None = None):
+        super().__init__(stream)
+        self._written = False
+        header = {"source": source, "date": date or datetime.date.today().isoformat(), "key": "vaner.key",
+                  "infons": {key: str(value) for key, value in (infons or {}).items()}}
+        opening = json.dumps(header, ensure_ascii=False)
+        self.stream.write(opening[:-1] + ', "documents": [')
+
+    def _write(self, annotated):
+        if annotated.error:
+            return
+        document = annotated.document
+        passages = []
+        annotation_number = 0
+        entities = list(annotated.entities)
+        for passage in document.passage_list():
+            annotations = []
+            for entity in entities:
+                if passage.start <= entity.start < passage.end or (passage.start == passage.end == entity.start):
+                    annotations.append({
+                        "id": str(annotation_number),
+                        "infons": {"type": entity.entity_type, "score": f"{entity.score:.4f}"},
+                        "text": entity.text,
+                        "locations": [{"offset": entity.start, "length": entity.end - entity.start}],
+                    })
+                    annotation_number += 1
+            passages.append({"offset": passage.start, "infons": {"type": passage.kind},
+                             "text": document.text[passage.start : passage.end], "sentences": [],
+                             "annotations": annotations, "relations": []})
+        record = {"id": document.document_id, "infons": {}, "passages": passages, "relations": []}
+        self.stream.write((",\n" if self._written else "\n") + json.dumps(record, ensure_ascii=False))
+        self._written = True
+
+    def close(self):
+        self.stream.write("\n]}\n")
+        super().close()
+
+
+# Background colours of the entity types, then a palette for any other type.
+TYPE_COLOURS = {"Disease": "#fca5a5", "Chemical": "#93c5fd", "Gene": "#86efac", "Species": "#fcd34d"}
+EXTRA_COLOURS = ("#c4b5fd", "#f9a8d4", "#5eead4", "#fdba74", "#d9f99d", "#a5b4fc", "#fda4af", "#bef264")
+# Characters XML 1.0 does not allow (the page must stay well-formed XHTML).
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+_HTML_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; line-height: 1.9; color: #1f2937; }
+header { border-bottom: 1px solid #d1d5db; margin-bottom: 1em; }
+h1 { font-size: 1.4em; }
+h2 { font-size: 1.05em; margin: 1.5em 0 0.3em; color: #374151; }
+.legend { display: flex; flex-wrap: wrap; gap: 0.6em; margin: 0.5em 0 1em; }
+.legend span { padding: 0.1em 0.6em; border-radius: 0.3em; font-size: 0.9em; }
+.passage { white-space: pre-wrap; margin: 0.3em 0; }
+.passage.title { font-weight: 600; }
+mark { padding: 0.1em 0.15em; border-radius: 0.25em; color: inherit; }
+mark .label { font-size: 0.65em; font-weight: 700; text-transform: uppercase; margin-left: 0.3em; vertical-align: middle; opacity: 0.75; }
+.error { color: #b91c1c; font-style: italic; }
+.empty { color: #6b7280; font-style: italic; }
+"""
+
+
+class HtmlWriter(DocumentWriter):
+    """An HTML page (well-formed XHTML syntax) with a legend of the entity types and each document's text
+    with its entities highlighted in their type's colour, the type after each entity and type and score
+    in the tooltip. Characters covered by entities of several types are striped in their colours."""
+
+    def __init__(self, stream: IO[str], entity_types: Sequence[str] = (), title: str = "VANER annotations"):
+        super().__init__(stream)
+        self.colours: dict[str, str] = {}
+        for entity_type in entity_types:
+            self._colour(entity_type)
+        legend = "".join(
+            f'<span style="background:{colour}">{_escape(entity_type)}</span>' for entity_type, colour in self.colours.items()
+        )
+        self.stream.write(
+            "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+            f"<title>{_escape(title)}</title>\n<style>{_HTML_STYLE}</style>\n</head>\n<body>\n<header>\n"
+            f"<h1>{_escape(title)}</h1>\n<div class=\"legend\">{legend}</div>\n</header>\n"
+        )
+
+    def _colour(self, entity_type: str) -> str:
+        if entity_type not in self.colours:
+            extra = sum(1 for known in self.colours if known not in TYPE_COLOURS)
+            self.colours[entity_type] = TYPE_COLOURS.get(entity_type, EXTRA_COLOURS[extra % len(EXTRA_COLOURS)])
+        return self.colours[entity_type]
+
+    def _write(self, annotated):
+        document = annotated.document
+        parts = [f'<article id="document-{self.count}">\n<h2>{_escape(document.document_id)}</h2>\n']
+        if annotated.error:
+            parts.append(f'<p class="error">{_escape(annotated.error)}</p>\n')
+        elif not document.text.strip():
+            parts.append('<p class="empty">(empty document)</p>\n')
+        else:
+            for passage in document.passage_list():
+                entities = [e for e in annotated.entities if passage.start <= e.start < passage.end]
+                parts.append(f'<p class="passage {_escape(passage.kind)}">')
+                parts.append(self._highlight(document.text, passage.start, passage.end, entities))
+                parts.append("</p>\n")
+        parts.append("</article>\n")
+        self.stream.write("".join(parts))
+
+    def _highlight(self, text: str, start: int, end: int, entities: list[Entity]) -> str:
+        """`text[start:end]` escaped, cut at every entity edge; each piece covered by entities is a <mark>."""
+        edges = sorted({start, end, *(e.start for e in entities), *(min(e.end, end) for e in entities)})
+        starting: dict[int, list[Entity]] = {}
+        for entity in entities:
+            starting.setdefault(entity.start, []).append(entity)
+        active: list[Entity] = []
+        pieces = []
+        for left, right in zip(edges, edges[1:]):
+            active = [e for e in active if e.end > left] + starting.get(left, [])
+            piece = _escape(text[left:right])
+            if not active:
+                pieces.append(piece)
+                continue
+            colours = [self._colour(e.entity_type) for e in active]
+            if len(set(colours)) == 1:
+                background = colours[0]
+            else:
+                stripes = ", ".join(f"{c} {i * 6}px {(i + 1) * 6}px" for i, c in enumerate(dict.fromkeys(colours)))
+                background = f"repeating-linear-gradient(135deg, {stripes})"
+            tooltip = "; ".join(f"{e.entity_type} {e.score:.2f}: {e.text}" for e in active)
+            labels = "".join(f'<span class="label">{_escape(e.entity_type)}</span>' for e in active if e.end <= right)
+            pieces.append(f'<mark style="background:{background}" title="{_escape(tooltip)}">{piece}{labels}</mark>')
+        return "".join(pieces)
+
+    def close(self):
+        self.stream.write("</body>\n</html>\n")
+        super().close()
+
+
+def _escape(text: str) -> str:
+    return html.escape(_XML_INVALID.sub("\ufffd", text), quote=True)
+
+
+def output_format_for(path: str | Path, output_format: str | None = None) -> str:
+    """The output format asked for, else the one of the file's suffix (.jsonl, .pubtator, .json, .html),
+    else JSONL."""
+    if output_format and output_format != "auto":
+        if output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
+        return output_format
+    if str(path) == STDIO:
+        return "jsonl"
+    return OUTPUT_SUFFIXES.get(Path(path).suffix.lower(), "jsonl")
+
+
+def make_writer(output_format: str, stream: IO[str], entity_types: Sequence[str] = (), **options) -> DocumentWriter:
+    """A writer of `output_format` on an open text stream."""
+    if output_format == "jsonl":
+        return JsonlWriter(stream, include_text=options.get("include_text", False))
+    if output_format == "pubtator":
+        return PubTatorWriter(stream)
+    if output_format == "bioc":
+        return BioCJsonWriter(stream, infons=options.get("infons"), date=options.get("date"))
+    if output_format == "html":
+        return HtmlWriter(stream, entity_types)
+    raise ValueError(f"output format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
+
+
+def write_documents(annotated: Iterable[AnnotatedDocument], path: str | Path, output_format: str | None = None,
+                    entity_types: Sequence[str] = (), **options) -> int:
+    """Write annotated documents to a file ("-": stdout) as they come; returns how many were written."""
+    output_format = output_format_for(path, output_format)
+    if str(path) == STDIO:
+        stream, close_stream = sys.stdout, False
+    else:
+        stream, close_stream = Path(path).open("w", encoding="utf-8", newline="\n"), True
+    try:
+        with make_writer(output_format, stream, entity_types, **options) as writer:
+            for document in annotated:
+                writer.write(document)
+        return writer.count
+    finally:
+        if close_stream:
+            stream.close()
+
+
+__all__ = [
+    "BioCJsonWriter", "DocumentWriter", "HtmlWriter", "JsonlWriter", "PubTatorWriter", "detect_input_format",
+    "expand_inputs", "make_writer", "output_format_for", "read_documents", "read_jsonl", "read_pubtator_documents",
+    "read_text_file", "write_documents",
+]
