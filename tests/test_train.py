@@ -19,7 +19,7 @@ def train_arguments(llama_dir, toy_mixture_dir, output_dir, *extra):
         "--lora_r", "4",
         "--lora_alpha", "8",
         "--logging_steps", "1",
-        "--no_bf16",
+        "--bf16", "False",
         "--seed", "0",
         "--dataloader_num_workers", "0",
         *extra,
