@@ -35,7 +35,7 @@ from transformers import HfArgumentParser
 from vaner.corpora import CorpusArgument, CorpusFormatError, Sentence, parse_corpus_argument, resolve_split_path
 from vaner.dbr import DBR_VARIANTS, DbrSettings, DbrStatistics, RetrievalPools, dbr_rows, retrieval_pools
 from vaner.features import DATASET_FEATURES, sentence_row
-from vaner.knowledge_base import KnowledgeBase, build_knowledge_base
+from vaner.knowledge_base import KnowledgeBase, build_knowledge_base, drop_unannotated_names
 from vaner.phrases import PhraseMiner, mining_recall
 from vaner.retrieval import DEFAULT_ENCODER, ENCODER_DTYPES, POOLING_MODES, DenseIndex, cached_kb_embeddings, encoder_fingerprint, load_encoder
 
@@ -81,6 +81,17 @@ class KnowledgeBaseArguments:
         default=True,
         metadata={"help": "Add the mentions of the --corpora train splits (the paper's knowledge base is partly those); "
                   "--no_kb_from_train_mentions to leave them out."},
+    )
+    kb_filter_unannotated: bool = field(
+        default=True,
+        metadata={"help": "Drop names that the train corpora of their type mostly leave unannotated (e.g. 'complex' "
+                  "listed as Gene/Protein, left untagged by BC2GM hundreds of times); --no_kb_filter_unannotated keeps them."},
+    )
+    kb_filter_min_occurrences: int = field(
+        default=5, metadata={"help": "The filter judges a name only when it occurs at least this many times in those corpora."}
+    )
+    kb_filter_min_annotated_share: float = field(
+        default=0.1, metadata={"help": "... and drops it when fewer than this share of its occurrences are annotated."}
     )
     kb_keep_other_types: bool = field(
         default=True,
@@ -236,6 +247,7 @@ def peak_ram_gib() -> float:
 class BuildResult:
     dataset: DatasetDict
     knowledge_base: KnowledgeBase | None
+    dropped_names: list
     statistics: DbrStatistics
     pools: RetrievalPools | None
     mining: dict[str, dict]
@@ -266,6 +278,7 @@ def build(
         }
     train = splits["train"]
     knowledge_base = pools = None
+    dropped: list = []
     mining: dict[str, dict] = {}
     if settings.variant != "none":
         with timer.stage("knowledge base"):
@@ -278,6 +291,13 @@ def build(
             )
             if not len(knowledge_base):
                 raise ValueError("the knowledge base is empty: give --kb_tsv, --umls_dir or --kb_mention_files")
+            if kb_args.kb_filter_unannotated:
+                knowledge_base, dropped = drop_unannotated_names(
+                    knowledge_base, [s for sentences in train.values() for s in sentences],
+                    kb_args.kb_filter_min_occurrences, kb_args.kb_filter_min_annotated_share,
+                )
+                logger.info("knowledge base: %d names dropped, mostly unannotated in the train corpora of their type "
+                            "(e.g. %s)", len(dropped), ", ".join(f"{e.name!r} {e.entity_type}" for e in dropped[:8]))
             logger.info("knowledge base: %d distinct names", len(knowledge_base))
             for line in knowledge_base.summary_lines():
                 logger.info("  %s", line)
@@ -321,7 +341,7 @@ def build(
                 for split in SPLITS
             }
         )
-    return BuildResult(dataset, knowledge_base, statistics, pools, mining, timer, sources)
+    return BuildResult(dataset, knowledge_base, dropped, statistics, pools, mining, timer, sources)
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,6 +404,9 @@ def render_card(result: BuildResult, dbr_args: DbrArguments, output_args: Output
     if knowledge_base is not None:
         kb_table = "\n".join(f"- {line}" for line in knowledge_base.summary_lines())
         kb_sources = ", ".join(f"`{source}` ({count} names)" for source, count in knowledge_base.sources.items())
+        if result.dropped_names:
+            kb_sources += (f"; {len(result.dropped_names)} names dropped because the train corpora of their type "
+                           "mostly leave them unannotated")
         kb_size = len(knowledge_base)
     else:
         kb_table, kb_sources, kb_size = "- (none: variant `none`)", "none", 0
@@ -452,6 +475,7 @@ def summary_dict(result: BuildResult, dbr_args: DbrArguments) -> dict:
         "mean_target_entities_per_dbr_row": target,
         "mean_other_entities_per_dbr_row": other,
         "knowledge_base_size": len(result.knowledge_base) if result.knowledge_base is not None else 0,
+        "knowledge_base_dropped_unannotated": len(result.dropped_names),
         "knowledge_base_types": dict(result.knowledge_base.counts_by_type().most_common()) if result.knowledge_base else {},
         "phrase_mining": result.mining,
         "distinct_phrases": result.pools.phrases if result.pools else 0,

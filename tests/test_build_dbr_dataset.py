@@ -93,6 +93,7 @@ def test_build_writes_a_loadable_dataset_with_card(workspace, capsys):
     # Train mentions first, then the file: "naloxone" repeats "Naloxone" and is dropped.
     assert "- Disease: 5\n- Chemical: 4\n- Gene: 2\n- Species: 1\n- other types (negatives): 1" in card
     assert summary["dbr_rows"] == 5 and summary["phrase_mining"]["ncbi-disease"]["recall"] == 1.0
+    assert summary["knowledge_base_dropped_unannotated"] == 0  # no name occurs 5 times here
     printed = capsys.readouterr().out
     assert "Rows per corpus and kind" in printed and "peak RAM" in printed and "ncbi-disease/dbr 3" in printed
 
@@ -107,6 +108,16 @@ def test_same_seed_same_dataset_other_seed_other_dbr_rows(workspace):
     assert first["rows"] == second["rows"] == third["rows"]
     # The knowledge-base embeddings were computed once and then read from the cache.
     assert len(list((workspace / "cache").glob("kb-*.npy"))) == 1
+
+
+def test_unannotated_filter_drops_names_the_corpus_leaves_untagged(workspace):
+    # "breast cancer" (a Disease name of kb.tsv) occurs once in NCBI-disease, inside the longer mention
+    # "familial breast cancer": never annotated on its own.
+    summary = build_dbr_dataset.main(arguments(workspace, "filtered", "--kb_filter_min_occurrences", "1"))
+    assert summary["knowledge_base_dropped_unannotated"] == 1
+    assert summary["knowledge_base_size"] == 12
+    unfiltered = build_dbr_dataset.main(arguments(workspace, "unfiltered", "--no_kb_filter_unannotated"))
+    assert unfiltered["knowledge_base_size"] == 13
 
 
 def test_random_and_none_variants(workspace):

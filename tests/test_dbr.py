@@ -67,6 +67,7 @@ KB_ENTITIES = [
     Entity("rats", "Species"),
     Entity("heart", "Anatomy"),
     Entity("IL-2 receptor", "Gene"),
+    Entity("disease;generalized", "Disease"),  # holds the separator: never drawn
 ]
 
 
@@ -209,8 +210,11 @@ def test_a_name_typed_t_is_never_a_negative_of_a_t_row(knowledge_base):
     targets, others = sampler.random(3, 20, "Disease", random.Random(1))
     assert len(targets) == 3 and all(knowledge_base.entity_types[row] == "Disease" for row in targets)
     assert "APC" not in {knowledge_base.names[row] for row in others}
-    # Every negative once: 14 names - 5 Disease names - the Gene "APC" (also a Disease).
+    # Every negative once: 15 names - 6 Disease names - the Gene "APC" (also a Disease).
     assert len(others) == 8
+    assert "disease;generalized" not in {knowledge_base.names[row] for row in targets}
+    targets, _ = sampler.random(10, 0, "Disease", random.Random(2))
+    assert len(targets) == 5 and "disease;generalized" not in {knowledge_base.names[row] for row in targets}
 
 
 @pytest.fixture

@@ -226,3 +226,26 @@ def test_umls_sample_of_shared(shared_dir):
     assert counts["Gene"] > 20000 and counts["Disease"] > 10000
     assert "Gene/Protein" not in counts and "Disease or Syndrome" not in counts
     assert counts["Anatomy"] > 1000
+
+
+def test_names_the_corpora_of_their_type_leave_unannotated_are_dropped():
+    from vaner.knowledge_base import annotation_consistency, drop_unannotated_names
+
+    knowledge_base = KnowledgeBase(
+        [Entity("complex", "Gene"), Entity("BRCA1", "Gene"), Entity("complex", "Disease"), Entity("IL-2", "Gene")]
+    )
+    gene_sentences = [
+        Sentence(("The", "Complex", "binds", "BRCA1", "."), ("O", "O", "O", "B", "O"), "Gene", "bc2gm"),
+        Sentence(("A", "complex", "of", "IL", "-", "2", "."), ("O", "O", "O", "B", "I", "I", "O"), "Gene", "bc2gm"),
+    ] * 3
+    counts = annotation_consistency(knowledge_base, gene_sentences)
+    # Repeated sentences count once; "Complex" matches "complex" in any case; no Disease corpus: not judged.
+    assert (counts[0].occurrences, counts[0].annotated) == (2, 0)
+    assert (counts[1].occurrences, counts[1].annotated) == (1, 1)
+    assert (counts[3].occurrences, counts[3].annotated) == (1, 1)  # "IL-2" tokenized as "IL - 2"
+    assert 2 not in counts
+    kept, dropped = drop_unannotated_names(knowledge_base, gene_sentences, min_occurrences=2, min_annotated_share=0.1)
+    assert dropped == [Entity("complex", "Gene")]
+    assert list(kept) == [Entity("BRCA1", "Gene"), Entity("complex", "Disease"), Entity("IL-2", "Gene")]
+    kept, dropped = drop_unannotated_names(knowledge_base, gene_sentences, min_occurrences=3)
+    assert dropped == [] and len(kept) == 4

@@ -2,16 +2,15 @@
 
 For a training sentence of corpus D with entity type T, the phrases of the sentence retrieve
 knowledge-base entities (`retrieval`); up to `max_target_entities` of type T and up to
-`max_other_entities` of other types are drawn from them, shuffled and concatenated:
+`max_other_entities` of other types are drawn from them, shuffled and concatenated (T = Chemical):
 
-    tokens:  naloxone ; hypertension ; clonidine ; BRCA1 ; rats
-    tags:    B        O O            O B         O O     O O        (T = Chemical)
+    naloxone/B ;/O hypertension/O ;/O clonidine/B ;/O BRCA1/O ;/O rats/O
 
 Each name is tokenized like the corpora (`\\w+` runs and single punctuation characters); names of
-type T get B/I tags, every other name and the separator token (";", tagged O) get O. A name that
-also carries type T in the knowledge base is never drawn as an "other" entity, so no DBR row tags
-a T name as O. The row's source_corpus is D, its sample_kind "dbr" (training uses the instruction
-without dataset name for it) and dbr_entities lists the names in order.
+type T get B/I tags, every other name and the separator token (";") get O. A name that also carries
+type T in the knowledge base is never drawn as an "other" entity, so no DBR row tags a T name as O;
+names holding the separator are never drawn. The row's source_corpus is D, its sample_kind "dbr"
+(training uses the instruction without dataset name for it) and dbr_entities lists the names in order.
 
 Variants: `relevant` (the paper), `random` (the same counts per sentence, drawn uniformly from the
 knowledge base: the paper's ablation), `none` (no DBR rows). Every draw uses a generator seeded by
@@ -152,16 +151,27 @@ class DbrSampler:
     def __init__(self, knowledge_base: KnowledgeBase, settings: DbrSettings):
         self.knowledge_base = knowledge_base
         self.settings = settings
-        self._by_type = knowledge_base.indices_by_type()
+        # Names holding the separator ("disease;generalized") would read as two names: never drawn.
+        self._unusable = {row for row, name in enumerate(knowledge_base.names) if settings.separator in name}
+        self._by_type = {
+            entity_type: [row for row in rows if row not in self._unusable]
+            for entity_type, rows in knowledge_base.indices_by_type().items()
+        }
+
+    def _target(self, row: int, entity_type: str) -> bool:
+        return self.knowledge_base.entity_types[row] == entity_type and row not in self._unusable
 
     def _negative(self, row: int, entity_type: str) -> bool:
         knowledge_base = self.knowledge_base
-        return knowledge_base.entity_types[row] != entity_type and not knowledge_base.has(knowledge_base.names[row], entity_type)
+        return (
+            knowledge_base.entity_types[row] != entity_type
+            and row not in self._unusable
+            and not knowledge_base.has(knowledge_base.names[row], entity_type)
+        )
 
     def relevant(self, pool: Sequence[int], entity_type: str, rng: random.Random) -> tuple[list[int], list[int]]:
         """Up to the maximum of type-T rows and of negative rows, drawn from a sentence's pool."""
-        types = self.knowledge_base.entity_types
-        targets = [row for row in pool if types[row] == entity_type]
+        targets = [row for row in pool if self._target(row, entity_type)]
         others = [row for row in pool if self._negative(row, entity_type)]
         return (
             rng.sample(targets, min(self.settings.max_target_entities, len(targets))),

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .corpora import ENTITY_TYPES, CorpusFormatError, Sentence, iob_spans, read_iob_file
+from .corpora import ENTITY_TYPES, CorpusFormatError, Sentence, iob_spans, read_iob_file, tokenize_with_offsets
 
 logger = logging.getLogger(__name__)
 
@@ -358,6 +358,72 @@ def mentions_of_iob_file(path: str | Path) -> list[Entity]:
                 raise CorpusFormatError(f"{path}:{raw.line}: untyped tags; a knowledge-base corpus needs B-Type tags")
             entities.append(Entity(" ".join(raw.tokens[start:end]), normalize_entity_type(raw_type)))
     return entities
+
+
+@dataclass
+class AnnotationConsistency:
+    """How often the training corpora of a name's type annotate the name where it occurs."""
+
+    occurrences: int
+    annotated: int
+
+    @property
+    def share(self) -> float:
+        return self.annotated / self.occurrences if self.occurrences else 0.0
+
+
+def annotation_consistency(
+    knowledge_base: KnowledgeBase, sentences: Iterable[Sentence], max_tokens: int = 6
+) -> dict[int, AnnotationConsistency]:
+    """For each entry whose type has training sentences: how many times its name (any case, tokenized
+    like the corpora) occurs in those sentences, and how many of those occurrences are gold mentions."""
+    sentences_by_type: dict[str, list[Sentence]] = {}
+    for sentence in sentences:
+        sentences_by_type.setdefault(sentence.entity_type, []).append(sentence)
+    rows_by_key: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    for row, (name, entity_type) in enumerate(zip(knowledge_base.names, knowledge_base.entity_types)):
+        if entity_type not in sentences_by_type:
+            continue
+        tokens = tuple(token.casefold() for token, _, _ in tokenize_with_offsets(name))
+        if 0 < len(tokens) <= max_tokens:
+            rows_by_key.setdefault((entity_type, tokens), []).append(row)
+    counts: dict[int, AnnotationConsistency] = {}
+    for entity_type, typed_sentences in sentences_by_type.items():
+        seen: set[tuple[str, ...]] = set()
+        for sentence in typed_sentences:
+            if sentence.tokens in seen:  # BC5CDR's two views share their sentences: count each once per type
+                continue
+            seen.add(sentence.tokens)
+            folded = [token.casefold() for token in sentence.tokens]
+            gold = {(start, end) for _, start, end in iob_spans(sentence.tags)}
+            for start in range(len(folded)):
+                for end in range(start + 1, min(len(folded), start + max_tokens) + 1):
+                    for row in rows_by_key.get((entity_type, tuple(folded[start:end])), ()):
+                        consistency = counts.setdefault(row, AnnotationConsistency(0, 0))
+                        consistency.occurrences += 1
+                        consistency.annotated += (start, end) in gold
+    return counts
+
+
+def drop_unannotated_names(
+    knowledge_base: KnowledgeBase,
+    sentences: Iterable[Sentence],
+    min_occurrences: int = 5,
+    min_annotated_share: float = 0.1,
+) -> tuple[KnowledgeBase, list[Entity]]:
+    """The knowledge base without the entries that the training corpora of their type contradict: names
+    occurring at least `min_occurrences` times there but annotated as that type in less than
+    `min_annotated_share` of them ("complex", "construct" listed as Gene/Protein in a UMLS-derived list,
+    while BC2GM leaves them unannotated hundreds of times). Returns the kept and the dropped entries."""
+    consistency = annotation_consistency(knowledge_base, sentences)
+    dropped_rows = {
+        row for row, counts in consistency.items()
+        if counts.occurrences >= min_occurrences and counts.share < min_annotated_share
+    }
+    kept = KnowledgeBase(entity for row, entity in enumerate(knowledge_base) if row not in dropped_rows)
+    kept.sources = Counter(knowledge_base.sources)  # names per source as read, before this filter
+    kept.without_letters = knowledge_base.without_letters
+    return kept, [knowledge_base[row] for row in sorted(dropped_rows)]
 
 
 def find_umls_files(folder: str | Path) -> tuple[Path, Path]:

@@ -81,20 +81,23 @@ def encoder_fingerprint(name_or_path: str, pooling: str, max_seq_length: int | N
 def encode_texts(
     encoder, texts: Sequence[str], batch_size: int = 128, description: str = "encoding", progress: bool = True
 ) -> np.ndarray:
-    """L2-normalised float32 embeddings, one row per text, with a progress bar."""
-    if not texts:
-        return np.zeros((0, encoder.get_sentence_embedding_dimension()), dtype=np.float32)
-    embeddings = []
-    chunk = max(batch_size * 16, 2048)  # ST sorts each call by length; chunks keep memory flat and the bar moving
+    """L2-normalised float32 embeddings, one row per text, with a progress bar.
+
+    Texts are encoded shortest first (so batches hold texts of similar length and little padding) in
+    chunks that keep memory flat and the bar moving; rows come back in the input order.
+    """
+    dimension = (getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension)()
+    embeddings = np.zeros((len(texts), dimension), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda position: len(texts[position]))
+    chunk = max(batch_size * 16, 2048)
     with torch.inference_mode(), tqdm(total=len(texts), desc=description, unit="text", disable=not progress) as bar:
-        for start in range(0, len(texts), chunk):
-            part = list(texts[start : start + chunk])
-            embeddings.append(
-                encoder.encode(part, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
-                               show_progress_bar=False).astype(np.float32, copy=False)
-            )
-            bar.update(len(part))
-    return np.concatenate(embeddings)
+        for start in range(0, len(order), chunk):
+            positions = order[start : start + chunk]
+            encoded = encoder.encode([texts[position] for position in positions], batch_size=batch_size,
+                                     convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+            embeddings[positions] = np.asarray(encoded, dtype=np.float32)
+            bar.update(len(positions))
+    return embeddings
 
 
 def cached_kb_embeddings(
