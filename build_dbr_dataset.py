@@ -221,6 +221,7 @@ class StageTimer:
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
+        self.rss_gib: dict[str, float] = {}  # resident memory at the end of each stage
         self.started = time.perf_counter()
 
     @contextmanager
@@ -231,11 +232,19 @@ class StageTimer:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
-            logger.info("== %s: %.1f s", name, self.seconds[name])
+            self.rss_gib[name] = current_ram_gib()
+            logger.info("== %s: %.1f s (RSS %.2f GiB, peak so far %.2f GiB)", name, self.seconds[name],
+                        self.rss_gib[name], peak_ram_gib())
 
     @property
     def total(self) -> float:
         return time.perf_counter() - self.started
+
+
+def current_ram_gib() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**30
 
 
 def peak_ram_gib() -> float:
@@ -327,6 +336,7 @@ def build(
                                     dbr_args.encode_batch_size, progress)
             logger.info("%d distinct phrases (%d encoded, the others are knowledge-base names), %.1f candidates/sentence",
                         pools.phrases, pools.encoded_phrases, pools.candidates / max(1, len(pools.rows)))
+            del index, matrix, encoder  # unmap the embeddings and free the encoder before the tables are built
     with timer.stage("DBR samples"):
         rows, statistics = dbr_rows(train, knowledge_base, pools, settings, progress)
     with timer.stage("dataset"):
@@ -394,8 +404,6 @@ def dbr_summary(result: BuildResult, dbr_args: DbrArguments) -> str:
 
 def render_card(result: BuildResult, dbr_args: DbrArguments, output_args: OutputArguments, command: str) -> str:
     """The dataset card (README.md) from hub_card/dataset_card.md."""
-    splits = [split for split in SPLITS if len(result.dataset[split])]
-    data_files = "\n".join(f"  - split: {split}\n    path: data/{split}-*" for split in splits)
     sources_table = "\n".join(
         ["| corpus | entity type | splits | path |", "|---|---|---|---|"]
         + [f"| {name} | {source['entity_type']} | {source['splits']} | `{source['path']}` |" for name, source in result.sources.items()]
@@ -413,7 +421,6 @@ def render_card(result: BuildResult, dbr_args: DbrArguments, output_args: Output
     values = {
         "pretty_name": output_args.pretty_name,
         "size_category": size_category(sum(len(table) for table in result.dataset.values())),
-        "data_files": data_files,
         "variant": dbr_args.variant,
         "repo_id": output_args.push_to_hub or output_args.output_dir,
         "max_target_entities": dbr_args.max_target_entities,
@@ -436,7 +443,11 @@ def render_card(result: BuildResult, dbr_args: DbrArguments, output_args: Output
 
 
 def save_dataset(dataset: DatasetDict, output_dir: str | Path, card: str, summary: dict) -> Path:
-    """Parquet files data/{split}-00000-of-00001.parquet (empty splits left out), README.md, build_summary.json."""
+    """Parquet files data/{split}-00000-of-00001.parquet (empty splits left out), README.md, build_summary.json.
+
+    The splits are found by file name, not listed in the card's YAML: `datasets` caches a folder whose
+    card lists `configs` by the file patterns only, and would serve the old rows after a rebuild.
+    """
     output_dir = Path(output_dir)
     data_dir = output_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -481,6 +492,7 @@ def summary_dict(result: BuildResult, dbr_args: DbrArguments) -> dict:
         "distinct_phrases": result.pools.phrases if result.pools else 0,
         "encoded_phrases": result.pools.encoded_phrases if result.pools else 0,
         "stage_seconds": {name: round(seconds, 1) for name, seconds in result.timer.seconds.items()},
+        "stage_end_rss_gib": {name: round(rss, 2) for name, rss in result.timer.rss_gib.items()},
         "minutes": round(result.timer.total / 60, 2),
         "peak_ram_gib": round(peak_ram_gib(), 2),
     }

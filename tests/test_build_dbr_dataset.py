@@ -21,7 +21,8 @@ CHEMICAL_SENTENCES = [
     "Cisplatin/B nephrotoxicity/O in/O mice/O ./O",
 ]
 KB = "name\ttype\nbreast cancer\tDisease or Syndrome\ntumour\tDisease\naspirin\tPharmacologic Substance\n" \
-     "naloxone\tChemical\nBRCA1\tGene/Protein\nIL-2 receptor\tGene or Genome\nmice\tSpecies\nheart\tAnatomy\n"
+     "naloxone\tChemical\nBRCA1\tGene/Protein\nIL-2 receptor\tGene or Genome\nmice\tSpecies\nheart\tAnatomy\n" \
+     "risk\tDisease\n"
 
 
 def write_corpus(folder: Path, sentences: list[str], splits=("train", "devel", "test")) -> Path:
@@ -87,11 +88,11 @@ def test_build_writes_a_loadable_dataset_with_card(workspace, capsys):
             assert row["ner_tags"].count(1) == len(tagged) <= 3
             assert len(row["dbr_entities"]) - len(tagged) <= 2
     card = (output / "README.md").read_text()
-    assert card.startswith("---\n") and "path: data/train-*" in card and "task_categories:" in card
+    assert card.startswith("---\n") and "task_categories:" in card and "\n---\n" in card[3:]
     assert "python build_dbr_dataset.py --corpus_dir" in card
     assert "| ncbi-disease | 3 | 3 | 3 | 3 |" in card
     # Train mentions first, then the file: "naloxone" repeats "Naloxone" and is dropped.
-    assert "- Disease: 5\n- Chemical: 4\n- Gene: 2\n- Species: 1\n- other types (negatives): 1" in card
+    assert "- Disease: 6\n- Chemical: 4\n- Gene: 2\n- Species: 1\n- other types (negatives): 1" in card
     assert summary["dbr_rows"] == 5 and summary["phrase_mining"]["ncbi-disease"]["recall"] == 1.0
     assert summary["knowledge_base_dropped_unannotated"] == 0  # no name occurs 5 times here
     printed = capsys.readouterr().out
@@ -111,13 +112,21 @@ def test_same_seed_same_dataset_other_seed_other_dbr_rows(workspace):
 
 
 def test_unannotated_filter_drops_names_the_corpus_leaves_untagged(workspace):
-    # "breast cancer" (a Disease name of kb.tsv) occurs once in NCBI-disease, inside the longer mention
-    # "familial breast cancer": never annotated on its own.
+    # "risk" (a Disease name of kb.tsv) occurs once in NCBI-disease, unannotated: dropped. "breast cancer"
+    # occurs only inside the mention "familial breast cancer": no verdict, kept.
     summary = build_dbr_dataset.main(arguments(workspace, "filtered", "--kb_filter_min_occurrences", "1"))
     assert summary["knowledge_base_dropped_unannotated"] == 1
-    assert summary["knowledge_base_size"] == 12
+    assert summary["knowledge_base_size"] == 13
     unfiltered = build_dbr_dataset.main(arguments(workspace, "unfiltered", "--no_kb_filter_unannotated"))
-    assert unfiltered["knowledge_base_size"] == 13
+    assert unfiltered["knowledge_base_size"] == 14
+
+
+def test_rebuilding_a_folder_is_seen_by_load_dataset(workspace):
+    build_dbr_dataset.main(arguments(workspace, "rebuilt", "--seed", "1"))
+    first = load_dataset(str(workspace / "rebuilt"))["train"].to_list()
+    build_dbr_dataset.main(arguments(workspace, "rebuilt", "--seed", "2"))
+    second = load_dataset(str(workspace / "rebuilt"))["train"].to_list()
+    assert first != second  # not the cached rows of the first build
 
 
 def test_random_and_none_variants(workspace):

@@ -237,6 +237,8 @@ def test_names_the_corpora_of_their_type_leave_unannotated_are_dropped():
     gene_sentences = [
         Sentence(("The", "Complex", "binds", "BRCA1", "."), ("O", "O", "O", "B", "O"), "Gene", "bc2gm"),
         Sentence(("A", "complex", "of", "IL", "-", "2", "."), ("O", "O", "O", "B", "I", "I", "O"), "Gene", "bc2gm"),
+        # Inside a longer mention: no verdict on "BRCA1" or "complex".
+        Sentence(("the", "BRCA1", "complex", "gene"), ("O", "B", "I", "I"), "Gene", "bc2gm"),
     ] * 3
     counts = annotation_consistency(knowledge_base, gene_sentences)
     # Repeated sentences count once; "Complex" matches "complex" in any case; no Disease corpus: not judged.

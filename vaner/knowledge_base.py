@@ -372,11 +372,21 @@ class AnnotationConsistency:
         return self.annotated / self.occurrences if self.occurrences else 0.0
 
 
+def _capitalisation_variant(token: str) -> str | None:
+    """"Complex" for "complex" and back (a sentence-initial capital); None for "ALL", "BRCA1", "1"."""
+    if token[:1].isupper() and (token[1:].islower() or not token[1:]) and len(token) > 1:
+        return token[0].lower() + token[1:]
+    if token[:1].islower() and (token[1:].islower() or not token[1:]):
+        return token[0].upper() + token[1:]
+    return None
+
+
 def annotation_consistency(
     knowledge_base: KnowledgeBase, sentences: Iterable[Sentence], max_tokens: int = 6
 ) -> dict[int, AnnotationConsistency]:
-    """For each entry whose type has training sentences: how many times its name (any case, tokenized
-    like the corpora) occurs in those sentences, and how many of those occurrences are gold mentions."""
+    """For each entry whose type has training sentences: how many times its name (tokenized like the
+    corpora; same case, but for the capital of its first word) occurs in those sentences as a gold mention or outside any mention, and how many
+    of those occurrences are gold mentions. Occurrences inside or across a mention are not counted."""
     sentences_by_type: dict[str, list[Sentence]] = {}
     for sentence in sentences:
         sentences_by_type.setdefault(sentence.entity_type, []).append(sentence)
@@ -384,7 +394,7 @@ def annotation_consistency(
     for row, (name, entity_type) in enumerate(zip(knowledge_base.names, knowledge_base.entity_types)):
         if entity_type not in sentences_by_type:
             continue
-        tokens = tuple(token.casefold() for token, _, _ in tokenize_with_offsets(name))
+        tokens = tuple(token for token, _, _ in tokenize_with_offsets(name))
         if 0 < len(tokens) <= max_tokens:
             rows_by_key.setdefault((entity_type, tokens), []).append(row)
     counts: dict[int, AnnotationConsistency] = {}
@@ -394,14 +404,25 @@ def annotation_consistency(
             if sentence.tokens in seen:  # BC5CDR's two views share their sentences: count each once per type
                 continue
             seen.add(sentence.tokens)
-            folded = [token.casefold() for token in sentence.tokens]
+            tokens = sentence.tokens
             gold = {(start, end) for _, start, end in iob_spans(sentence.tags)}
-            for start in range(len(folded)):
-                for end in range(start + 1, min(len(folded), start + max_tokens) + 1):
-                    for row in rows_by_key.get((entity_type, tuple(folded[start:end])), ()):
+            for start in range(len(tokens)):
+                first_variant = _capitalisation_variant(tokens[start])
+                for end in range(start + 1, min(len(tokens), start + max_tokens) + 1):
+                    rows = rows_by_key.get((entity_type, tokens[start:end]), ())
+                    if first_variant:
+                        rows = [*rows, *rows_by_key.get((entity_type, (first_variant, *tokens[start + 1 : end])), ())]
+                    if not rows:
+                        continue
+                    annotated = (start, end) in gold
+                    # Inside or across a longer mention ("muscular dystrophy" in "Duchenne muscular
+                    # dystrophy") is no verdict on the name: only exact mentions and all-O spans count.
+                    if not annotated and any(tag != "O" for tag in sentence.tags[start:end]):
+                        continue
+                    for row in rows:
                         consistency = counts.setdefault(row, AnnotationConsistency(0, 0))
                         consistency.occurrences += 1
-                        consistency.annotated += (start, end) in gold
+                        consistency.annotated += annotated
     return counts
 
 
