@@ -3,9 +3,12 @@
     python train_vaner.py --model_name_or_path meta-llama/Llama-2-7b-hf --load_in_4bit \
         --dataset_name_or_path vaner-dbr-mixture --output_dir vaner-llama2-7b
 
-Evaluates on the validation splits with the strict per-corpus metric while training, keeps the best
-checkpoint by macro F1, then writes an adapter-only folder (or merged weights with --merge) that
+The defaults are the paper's recipe for 7B backbones. `--args_file presets/smollm2-135m-cpu.args` loads
+the CPU preset for the small SmolLM2-135M backbone (arguments after it override it). Evaluates on the
+validation splits with the strict per-corpus metric while training, keeps the best checkpoint by macro
+F1, then writes an adapter-only folder (or merged weights with --merge) that
 `AutoModelForTokenClassification` and `pipeline("token-classification")` load, with a model card.
+Runs unchanged under `torchrun --nproc_per_node N` or `accelerate launch` (data parallel).
 """
 
 from __future__ import annotations
@@ -255,11 +258,33 @@ def final_scores(model, tokenizer, mixture, data_args, batch_size) -> list[dict]
     return rows
 
 
+def expand_args_files(argv: list[str]) -> list[str]:
+    """Inline each `--args_file FILE` (whitespace-separated arguments, e.g. a preset in presets/) where it
+    stands, so later arguments override it and the model card records every argument that was used."""
+    expanded, position = [], 0
+    while position < len(argv):
+        argument = argv[position]
+        if argument == "--args_file" or argument.startswith("--args_file="):
+            if "=" in argument:
+                path, position = argument.split("=", 1)[1], position + 1
+            elif position + 1 < len(argv):
+                path, position = argv[position + 1], position + 2
+            else:
+                raise SystemExit("--args_file needs a file name")
+            if not Path(path).is_file():
+                raise SystemExit(f"--args_file {path}: no such file")
+            expanded += Path(path).read_text().split()
+        else:
+            expanded.append(argument)
+            position += 1
+    return expanded
+
+
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    argv = sys.argv[1:] if argv is None else argv
-    parser = HfArgumentParser((ModelArguments, DataArguments, VanerTrainingArguments))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    argv = expand_args_files(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser((ModelArguments, DataArguments, VanerTrainingArguments), description=__doc__)
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
     if model_args.load_in_4bit and not torch.cuda.is_available():
         raise SystemExit("--load_in_4bit needs a CUDA GPU (bitsandbytes NF4); on CPU train without it.")
 
@@ -306,8 +331,10 @@ def main(argv: list[str] | None = None) -> dict:
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_state()
 
-    results = final_scores(trainer.model, tokenizer, mixture, data_args, training_args.per_device_eval_batch_size)
     output_dir = Path(training_args.output_dir)
+    if not trainer.is_world_process_zero():  # under torchrun / accelerate launch one process scores and writes
+        return {"train": train_result.metrics, "log_history": trainer.state.log_history, "results": [], "output_dir": str(output_dir)}
+    results = final_scores(trainer.model, tokenizer, mixture, data_args, training_args.per_device_eval_batch_size)
     if model_args.full_finetune:
         save_full_folder(trainer.model, tokenizer, output_dir)
         method = "Full fine-tuning of every weight."
@@ -320,6 +347,8 @@ def main(argv: list[str] | None = None) -> dict:
     if model_args.load_in_4bit:
         method += " Backbone loaded in 4-bit NF4 (QLoRA)."
     repo_id = training_args.hub_model_id or output_dir.name
+    effective_batch_size = (training_args.per_device_train_batch_size * training_args.world_size
+                            * training_args.gradient_accumulation_steps)
     write_model_card(
         output_dir,
         repo_id=repo_id,
@@ -335,9 +364,9 @@ def main(argv: list[str] | None = None) -> dict:
         dbr_rows=sum(kind == "dbr" for kind in mixture["train"]["sample_kind"]),
         method=method,
         learning_rate=training_args.learning_rate,
-        lr_scheduler_type=training_args.lr_scheduler_type,
-        batch_size=training_args.per_device_train_batch_size,
-        epochs=training_args.num_train_epochs,
+        lr_scheduler_type=getattr(training_args.lr_scheduler_type, "value", training_args.lr_scheduler_type),
+        batch_size=effective_batch_size,
+        epochs=f"{trainer.state.epoch:.2f}" if trainer.state.epoch is not None else training_args.num_train_epochs,
         max_length=data_args.max_length,
         seed=training_args.seed,
         bidirectional=model_args.bidirectional,

@@ -1,12 +1,21 @@
 """train_vaner.py end to end on a tiny backbone and a toy mixture: learning, output folder, resuming."""
 
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from transformers import AutoModelForTokenClassification, Trainer, pipeline
+from transformers import AutoModelForTokenClassification, HfArgumentParser, Trainer, pipeline
 
 import train_vaner
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def train_arguments(llama_dir, toy_mixture_dir, output_dir, *extra):
@@ -107,3 +116,48 @@ def test_time_limit_stops_training_with_a_final_checkpoint(llama_dir, toy_mixtur
     assert result["log_history"][-1]["step"] == 1
     assert (output / "checkpoint-1").is_dir()
     assert any("eval_macro_f1" in entry for entry in result["log_history"])
+
+
+def test_two_cpu_processes_share_the_batches_under_torchrun(llama_dir, toy_mixture_dir, tmp_path):
+    """The script runs unchanged under torchrun (--use_cpu: gloo): each process takes its own rows, so with
+    two processes the same number of steps covers twice the epoch; one process writes the folder."""
+    output = tmp_path / "torchrun"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+        "train_vaner.py",
+        *train_arguments(llama_dir, toy_mixture_dir, output, "--max_steps", "3", "--eval_strategy", "no",
+                         "--save_strategy", "no", "--no_load_best_model_at_end", "--no_evaluate_test", "--use_cpu"),
+    ]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    finished = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-4000:]
+
+    single = train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, tmp_path / "single", "--max_steps", "3",
+                                              "--eval_strategy", "no", "--save_strategy", "no",
+                                              "--no_load_best_model_at_end", "--no_evaluate_test"))
+    two_process_epoch = json.loads((output / "trainer_state.json").read_text())["epoch"]
+    assert two_process_epoch == pytest.approx(2 * single["log_history"][-1]["epoch"], rel=0.05)
+    assert (output / "adapter" / "adapter_model.safetensors").is_file()
+    assert "batch 8," in (output / "README.md").read_text()  # 4 per process x 2 processes
+    assert AutoModelForTokenClassification.from_pretrained(output, trust_remote_code=True).config.entity_types
+
+
+def test_args_files_are_inlined_where_they_stand(tmp_path):
+    preset = tmp_path / "preset.args"
+    preset.write_text("--learning_rate 1e-3\n--max_steps 1200\n")
+    assert train_vaner.expand_args_files(["--args_file", str(preset), "--max_steps", "5"]) == [
+        "--learning_rate", "1e-3", "--max_steps", "1200", "--max_steps", "5"]
+    assert train_vaner.expand_args_files([f"--args_file={preset}"]) == ["--learning_rate", "1e-3", "--max_steps", "1200"]
+    with pytest.raises(SystemExit, match="no such file"):
+        train_vaner.expand_args_files(["--args_file", str(tmp_path / "missing.args")])
+
+
+def test_the_cpu_preset_parses():
+    parser = HfArgumentParser((train_vaner.ModelArguments, train_vaner.DataArguments, train_vaner.VanerTrainingArguments))
+    argv = train_vaner.expand_args_files(["--args_file", str(ROOT / "presets" / "smollm2-135m-cpu.args"),
+                                          "--model_name_or_path", "m", "--dataset_name_or_path", "d", "--max_steps", "7"])
+    _, _, training_args = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
+    assert training_args.learning_rate == 1e-3 and training_args.max_steps == 7
