@@ -1,4 +1,4 @@
-"""Instruction-tune VANER with LoRA on a training mixture built by build_dbr_dataset.py.
+r"""Instruction-tune VANER with LoRA on a training mixture built by build_dbr_dataset.py.
 
     python train_vaner.py --model_name_or_path meta-llama/Llama-2-7b-hf --load_in_4bit \
         --dataset_name_or_path vaner-dbr-mixture --output_dir vaner-llama2-7b
@@ -8,11 +8,13 @@ the CPU preset for the small SmolLM2-135M backbone (arguments after it override 
 validation splits with the strict per-corpus metric while training, keeps the best checkpoint by macro
 F1, then writes an adapter-only folder (or merged weights with --merge) that
 `AutoModelForTokenClassification` and `pipeline("token-classification")` load, with a model card.
-Runs unchanged under `torchrun --nproc_per_node N` or `accelerate launch` (data parallel).
+Runs unchanged under `torchrun --nproc_per_node N` or `accelerate launch` (data parallel; add --use_cpu
+for several CPU processes).
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import shlex
 import sys
@@ -258,6 +260,10 @@ def final_scores(model, tokenizer, mixture, data_args, batch_size) -> list[dict]
     return rows
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help keeps the module docstring's layout and shows each default."""
+
+
 def expand_args_files(argv: list[str]) -> list[str]:
     """Inline each `--args_file FILE` (whitespace-separated arguments, e.g. a preset in presets/) where it
     stands, so later arguments override it and the model card records every argument that was used."""
@@ -283,7 +289,8 @@ def expand_args_files(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     argv = expand_args_files(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser((ModelArguments, DataArguments, VanerTrainingArguments), description=__doc__)
+    parser = HfArgumentParser((ModelArguments, DataArguments, VanerTrainingArguments), description=__doc__,
+                              formatter_class=HelpFormatter)
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
     if model_args.load_in_4bit and not torch.cuda.is_available():
         raise SystemExit("--load_in_4bit needs a CUDA GPU (bitsandbytes NF4); on CPU train without it.")
