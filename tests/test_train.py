@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForTokenClassification, HfArgumentParser, Trainer, pipeline
 
 import train_vaner
+from vaner.export import write_model_card
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,8 @@ def test_training_learns_and_writes_a_folder_the_stock_api_loads(llama_dir, toy_
     assert not list(output.glob("model*.safetensors"))
     card = (output / "README.md").read_text()
     metadata = yaml.safe_load(card.split("---")[1])
-    assert metadata["base_model"] == str(llama_dir)
+    assert "base_model" not in metadata and "datasets" not in metadata  # local paths: named in the text only
+    assert str(llama_dir) in card and str(toy_mixture_dir) in card
     assert metadata["pipeline_tag"] == "token-classification"
     test_rows = {(row["corpus"], row["split"]) for row in result["results"]}
     assert ("toy-disease", "test") in test_rows and ("toy-chem", "validation") in test_rows
@@ -161,3 +163,14 @@ def test_the_cpu_preset_parses():
                                           "--model_name_or_path", "m", "--dataset_name_or_path", "d", "--max_steps", "7"])
     _, _, training_args = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
     assert training_args.learning_rate == 1e-3 and training_args.max_steps == 7
+
+
+def test_card_metadata_names_hub_ids_only(tmp_path):
+    rows = [{"corpus": "NCBI-disease", "split": "test", "precision": 0.8, "recall": 0.9, "f1": 0.847}]
+    fields = dict(entity_types=["Disease"], dataset_names=["NCBI-disease"], weights_note="", split_note="",
+                  train_rows=10, dbr_rows=5, method="LoRA.", learning_rate=2e-4, lr_scheduler_type="constant",
+                  batch_size=8, epochs="1.00", max_length=128, seed=42, bidirectional=True, command="python train_vaner.py")
+    card = write_model_card(tmp_path, repo_id="someone/vaner", results=rows, base_model="meta-llama/Llama-2-7b-hf",
+                            dataset="someone/vaner-dbr", **fields)
+    assert card.data.base_model == "meta-llama/Llama-2-7b-hf" and card.data.datasets == ["someone/vaner-dbr"]
+    assert card.data.eval_results[0].metric_value == 0.847

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers.dynamic_module_utils import custom_object_save
 
 # Beside config.json, not at the root: see modeling_vaner.ADAPTER_CONFIG_NAME.
@@ -38,6 +39,21 @@ def save_full_folder(model, tokenizer, folder: str | Path) -> Path:
     return folder
 
 
+def hub_ids(*names: str | None) -> list[str]:
+    """The names that are Hub repo ids: the Hub rejects card metadata whose base_model or datasets are
+    local paths, so those stay in the card's text only."""
+    ids = []
+    for name in names:
+        if not name or Path(name).exists():
+            continue
+        try:
+            validate_repo_id(name)
+        except HFValidationError:
+            continue
+        ids.append(name)
+    return ids
+
+
 def write_model_card(folder: str | Path, *, repo_id: str, results: list[dict], **fields) -> ModelCard:
     """README.md with YAML metadata (base model, datasets, model-index of the measured F1 per corpus).
 
@@ -58,8 +74,8 @@ def write_model_card(folder: str | Path, *, repo_id: str, results: list[dict], *
     ]
     card_data = ModelCardData(
         model_name=repo_id.split("/")[-1],
-        base_model=fields["base_model"],
-        datasets=[fields["dataset"]],
+        base_model=(hub_ids(fields["base_model"]) or [None])[0],
+        datasets=hub_ids(fields["dataset"]) or None,
         library_name="transformers",
         pipeline_tag="token-classification",
         tags=["biomedical", "named-entity-recognition", "vaner", "bioner"],
