@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .corpora import tokenize_with_offsets
+from .corpora import IOB_TAGS, iob_spans, tokenize_with_offsets
 from .features import dataset_index
 
 logger = logging.getLogger(__name__)
@@ -565,18 +565,7 @@ def decode_spans(probabilities: np.ndarray) -> list[tuple[int, int, float]]:
     """
     tags = probabilities.argmax(-1)
     chosen = probabilities[np.arange(len(tags)), tags]
-    spans = []
-    first, last = None, 0
-    for unit in np.flatnonzero(tags).tolist():
-        if first is not None and (tags[unit] == 1 or unit != last):
-            spans.append((first, last, float(chosen[first:last].mean())))
-            first = None
-        if first is None:
-            first = unit
-        last = unit + 1
-    if first is not None:
-        spans.append((first, last, float(chosen[first:last].mean())))
-    return spans
+    return [(first, last, float(chosen[first:last].mean())) for _, first, last in iob_spans([IOB_TAGS[t] for t in tags])]
 
 
 def resolve_overlaps(entities: Sequence[Entity]) -> list[Entity]:

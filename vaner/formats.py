@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from .corpora import _PUBTATOR_TEXT_LINE
 from .documents import AnnotatedDocument, Document, Entity, Passage
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".pubtator": "pubtator
                    ".bioc": "bioc", ".html": "html", ".htm": "html"}
 STDIO = "-"
 
-_PUBTATOR_TEXT_LINE = re.compile(r"^(?P<id>[^|\t]+)\|(?P<part>[ta])\|(?P<text>.*)$")
 
 
 # --------------------------------------------------------------------------------------------
