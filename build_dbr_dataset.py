@@ -32,7 +32,9 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 from transformers import HfArgumentParser
 
-from vaner.corpora import CorpusArgument, CorpusFormatError, Sentence, parse_corpus_argument, resolve_split_path
+from vaner.corpora import (
+    CorpusArgument, CorpusFormatError, Sentence, load_corpus, parse_corpus_argument, resolve_split_path,
+)
 from vaner.dbr import DBR_VARIANTS, DbrSettings, DbrStatistics, RetrievalPools, dbr_rows, retrieval_pools
 from vaner.features import DATASET_FEATURES, sentence_row
 from vaner.knowledge_base import KnowledgeBase, build_knowledge_base, drop_unannotated_names
@@ -200,7 +202,7 @@ def load_splits(corpora: list[CorpusArgument]) -> dict[str, dict[str, list[Sente
                         raise
                     logger.warning("%s: no %s split (%s)", name, file_split, error)
                     continue
-            splits[split][name] = argument.load(file_split) if not argument.path.is_file() else argument.load()
+            splits[split][name] = load_corpus(name, path, argument.entity_type)
             logger.info("%s %s: %d sentences from %s", name, file_split, len(splits[split][name]), path)
     if not splits["train"]:
         raise CorpusFormatError("none of the corpora has a train split: nothing to build DBR samples from")
@@ -286,6 +288,7 @@ def build(
             for argument in corpora
         }
     train = splits["train"]
+    train_sentences = [sentence for sentences in train.values() for sentence in sentences]
     knowledge_base = pools = None
     dropped: list = []
     mining: dict[str, dict] = {}
@@ -295,14 +298,14 @@ def build(
                 name_type_files=kb_args.kb_tsv,
                 umls_folders=kb_args.umls_dir,
                 mention_files=mention_file_paths(kb_args.kb_mention_files),
-                corpus_sentences=[s for sentences in train.values() for s in sentences] if kb_args.kb_from_train_mentions else (),
+                corpus_sentences=train_sentences if kb_args.kb_from_train_mentions else (),
                 keep_other_types=kb_args.kb_keep_other_types,
             )
             if not len(knowledge_base):
                 raise ValueError("the knowledge base is empty: give --kb_tsv, --umls_dir or --kb_mention_files")
             if kb_args.kb_filter_unannotated:
                 knowledge_base, dropped = drop_unannotated_names(
-                    knowledge_base, [s for sentences in train.values() for s in sentences],
+                    knowledge_base, train_sentences,
                     kb_args.kb_filter_min_occurrences, kb_args.kb_filter_min_annotated_share,
                 )
                 logger.info("knowledge base: %d names dropped, mostly unannotated in the train corpora of their type "

@@ -25,6 +25,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .corpora import iob_spans
+
 # Function words that end any phrase. Domain words ("patients", "cells") stay content: they are
 # entities in some corpora (LINNAEUS annotates "patients" as Species).
 STOPWORDS = frozenset(
@@ -217,15 +219,7 @@ def _segments(tokens: Sequence[str]) -> tuple[dict[int, int], set[tuple[int, int
 
 def gold_spans(tags: Sequence[str]) -> list[tuple[int, int]]:
     """(start, end) spans of the mentions in an IOB2 tag sequence ("B"/"I" or typed "B-X"/"I-X")."""
-    spans = []
-    start = None
-    for position, tag in enumerate(list(tags) + ["O"]):
-        if start is not None and not tag.startswith("I"):
-            spans.append((start, position))
-            start = None
-        if tag.startswith("B") or (tag.startswith("I") and start is None):
-            start = position
-    return spans
+    return [(start, end) for _, start, end in iob_spans(tags)]
 
 
 @dataclass
