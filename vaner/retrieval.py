@@ -142,16 +142,15 @@ def cached_kb_embeddings(
 class DenseIndex:
     """Exact cosine search over a (names x dim) matrix of normalised embeddings.
 
-    Scores are computed in float32 over `kb_chunk_rows` rows at a time for `query_batch` queries, so
-    the transient memory is query_batch x kb_chunk_rows floats whatever the knowledge-base size.
-    `device` "cuda" runs the products on the GPU (the matrix stays in host memory when it is larger
-    than `preload_mib` as float32, and is then copied chunk by chunk).
+    The matrix (float16, possibly memory-mapped) is read `kb_chunk_rows` rows at a time and each chunk
+    is converted to float32 once per search, then scored against every batch of `query_batch` queries:
+    transient memory is one chunk plus query_batch x kb_chunk_rows scores whatever the knowledge-base
+    size. `device` "cuda" runs the products on the GPU, chunk by chunk.
     """
 
     matrix: np.ndarray
     query_batch: int = 512
     kb_chunk_rows: int = 32768
-    preload_mib: int = 512
     device: str = "cpu"
 
     def _chunk(self, start: int) -> torch.Tensor:
@@ -162,39 +161,29 @@ class DenseIndex:
         """(scores, indices), both (queries x k) with k = min(top_k, rows), best first."""
         rows = self.matrix.shape[0]
         k = min(top_k, rows)
-        all_scores = np.zeros((len(queries), k), dtype=np.float32)
-        all_indices = np.zeros((len(queries), k), dtype=np.int64)
         if k == 0 or len(queries) == 0:
-            return all_scores, all_indices
-        # A matrix whose float32 copy fits in `preload_mib` is converted once; a larger one chunk by chunk
-        # from the (memory-mapped) float16 matrix, for every query batch.
-        preload = rows * self.matrix.shape[1] * 4 <= self.preload_mib * 2**20
-        chunks = [self._chunk(start) for start in range(0, rows, self.kb_chunk_rows)] if preload else None
-        batches = range(0, len(queries), self.query_batch)
-        with torch.inference_mode():
-            for start in tqdm(batches, desc="retrieving", unit="batch", disable=not show_progress):
-                query = torch.from_numpy(np.ascontiguousarray(queries[start : start + self.query_batch], dtype=np.float32))
-                query = query.to(self.device)
-                best_scores = best_indices = None
-                for chunk_number, chunk_start in enumerate(range(0, rows, self.kb_chunk_rows)):
-                    if chunks is not None:
-                        chunk = chunks[chunk_number]
-                    else:  # large knowledge base: read the chunk from the (memory-mapped) matrix
-                        chunk = self._chunk(chunk_start)
-                    scores = query @ chunk.T
-                    chunk_scores, chunk_indices = torch.topk(scores, min(k, chunk.shape[0]), dim=1)
+            return np.zeros((len(queries), k), dtype=np.float32), np.zeros((len(queries), k), dtype=np.int64)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        batches = [torch.from_numpy(queries[start : start + self.query_batch]).to(self.device)
+                   for start in range(0, len(queries), self.query_batch)]
+        best: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(batches)
+        chunk_starts = range(0, rows, self.kb_chunk_rows)
+        with torch.inference_mode(), tqdm(total=len(chunk_starts) * len(batches), desc="retrieving", unit="batch",
+                                          disable=not show_progress) as progress:
+            for chunk_start in chunk_starts:
+                chunk = self._chunk(chunk_start)
+                for number, query in enumerate(batches):
+                    chunk_scores, chunk_indices = torch.topk(query @ chunk.T, min(k, chunk.shape[0]), dim=1)
                     chunk_indices += chunk_start
-                    if best_scores is None:
-                        best_scores, best_indices = chunk_scores, chunk_indices
-                    else:
-                        merged_scores = torch.cat([best_scores, chunk_scores], dim=1)
-                        merged_indices = torch.cat([best_indices, chunk_indices], dim=1)
-                        best_scores, order = torch.topk(merged_scores, k, dim=1)
-                        best_indices = torch.gather(merged_indices, 1, order)
-                end = start + len(query)
-                all_scores[start:end] = best_scores.cpu().numpy()
-                all_indices[start:end] = best_indices.cpu().numpy()
-        return all_scores, all_indices
+                    if best[number] is not None:
+                        merged_scores = torch.cat([best[number][0], chunk_scores], dim=1)
+                        merged_indices = torch.cat([best[number][1], chunk_indices], dim=1)
+                        chunk_scores, order = torch.topk(merged_scores, k, dim=1)
+                        chunk_indices = torch.gather(merged_indices, 1, order)
+                    best[number] = (chunk_scores, chunk_indices)
+                    progress.update()
+        return (torch.cat([scores for scores, _ in best]).cpu().numpy(),
+                torch.cat([indices for _, indices in best]).cpu().numpy())
 
 
 def retrieve_for_phrases(
