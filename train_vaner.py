@@ -22,13 +22,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from datasets import DatasetDict, load_dataset, load_from_disk
 from transformers import (
     AutoTokenizer,
     EarlyStoppingCallback,
     HfArgumentParser,
-    Trainer,
     TrainerCallback,
     TrainingArguments,
     set_seed,
@@ -36,7 +36,13 @@ from transformers import (
 
 from modeling_vaner import VanerForTokenClassification
 from vaner.corpora import ENTITY_TYPES, get_corpus_spec
-from vaner.evaluation import argmax_logits, predict_sentence_tags, score_by_corpus, trainer_metrics
+from vaner.evaluation import (
+    SequentialEvaluationTrainer,
+    argmax_logits,
+    predict_sentence_tags,
+    score_by_corpus,
+    trainer_metrics,
+)
 from vaner.export import push_folder, save_adapter_folder, save_full_folder, write_model_card
 from vaner.features import MODEL_INPUT_COLUMNS, VanerDataCollator, tokenize_dataset
 
@@ -65,6 +71,23 @@ class ModelArguments:
     )
     load_in_4bit: bool = field(
         default=False, metadata={"help": "Load the backbone in 4-bit NF4 with bitsandbytes (QLoRA; needs CUDA)."}
+    )
+    num_hidden_layers: int | None = field(
+        default=None,
+        metadata={
+            "help": "Keep only the lower N decoder layers of the backbone (default: all). The upper layers are left "
+            "out of the model and of the saved folder: training and inference cost about N / all of the layers."
+        },
+    )
+    attn_implementation: str | None = field(
+        default=None, metadata={"help": "Attention kernel: sdpa (the transformers default) or eager."}
+    )
+    instruction_template: str | None = field(
+        default=None,
+        metadata={"help": "Instruction naming the dataset, with {entity_type} and {dataset} (default: the paper's)."},
+    )
+    instruction_template_without_dataset: str | None = field(
+        default=None, metadata={"help": "Instruction naming no dataset, with {entity_type} (default: the paper's)."}
     )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (the update is scaled by alpha / r)."})
@@ -134,6 +157,12 @@ class VanerTrainingArguments(TrainingArguments):
         default=_bf16_by_default(),
         metadata={"help": "bf16 mixed precision; on by default on GPUs that support it, off on CPU where it trains slower."},
     )
+
+
+    def __post_init__(self):
+        if self.bf16 and not torch.cuda.is_available():
+            self.use_cpu = True  # transformers refuses bf16 without a GPU unless told it runs on the CPU
+        super().__post_init__()
 
 
 class TrainingTimeLimit(TrainerCallback):
@@ -210,6 +239,9 @@ def first_rows_per_corpus(dataset, limit: int | None):
 
 def build_model(model_args: ModelArguments, entity_types, dataset_names, tokenizer):
     kwargs = {"entity_types": entity_types, "dataset_names": dataset_names, "bidirectional": model_args.bidirectional}
+    for name in ("num_hidden_layers", "attn_implementation", "instruction_template", "instruction_template_without_dataset"):
+        if getattr(model_args, name) is not None:
+            kwargs[name] = getattr(model_args, name)
     if model_args.load_in_4bit:
         if not torch.cuda.is_available():
             raise ValueError("--load_in_4bit needs a CUDA GPU (bitsandbytes NF4); on CPU train without it.")
@@ -320,7 +352,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     train_rows = tokenized(mixture["train"], tokenizer, vaner_config, data_args)
     validation = first_rows_per_corpus(mixture["validation"], data_args.max_eval_samples) if "validation" in mixture else None
-    eval_rows = tokenized(validation, tokenizer, vaner_config, data_args) if validation is not None else None
+    eval_rows = None
+    if validation is not None:  # shortest rows first: evaluation batches hold little padding
+        eval_rows = tokenized(validation, tokenizer, vaner_config, data_args)
+        eval_rows = eval_rows.select(np.argsort([len(ids) for ids in eval_rows["input_ids"]], kind="stable"))
     callbacks = []
     if data_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
@@ -331,15 +366,13 @@ def main(argv: list[str] | None = None) -> dict:
         training_args.eval_strategy, training_args.load_best_model_at_end = "no", False
     if training_args.gradient_checkpointing and not model_args.full_finetune:
         model.enable_input_require_grads()
-    trainer = Trainer(
+    trainer = SequentialEvaluationTrainer(
         model=model,
         args=training_args,
         train_dataset=train_rows.select_columns(list(MODEL_INPUT_COLUMNS)),
         eval_dataset=None if eval_rows is None else eval_rows.select_columns(list(MODEL_INPUT_COLUMNS)),
         data_collator=VanerDataCollator(tokenizer),
-        compute_metrics=None if eval_rows is None else trainer_metrics(
-            [validation[index]["source_corpus"] for index in eval_rows["sentence_index"]]
-        ),
+        compute_metrics=None if eval_rows is None else trainer_metrics(validation, eval_rows),
         preprocess_logits_for_metrics=argmax_logits,
         callbacks=callbacks,
     )

@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from datasets import Dataset
 import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForTokenClassification, Trainer, pipeline
@@ -17,6 +19,7 @@ import train_vaner
 from vaner.export import write_model_card
 
 ROOT = Path(__file__).resolve().parents[1]
+IGNORE = -100
 
 
 def train_arguments(llama_dir, toy_mixture_dir, output_dir, *extra):
@@ -174,3 +177,35 @@ def test_card_metadata_names_hub_ids_only(tmp_path):
                             dataset="someone/vaner-dbr", **fields)
     assert card.data.base_model == "meta-llama/Llama-2-7b-hf" and card.data.datasets == ["someone/vaner-dbr"]
     assert card.data.eval_results[0].metric_value == 0.847
+
+
+def test_validation_scores_follow_each_sentence_to_its_corpus_under_group_by_length(llama_dir, toy_mixture_dir, tmp_path):
+    """group_by_length reorders evaluation in transformers 5.x: the F1 logged per corpus during training must
+    still be the final scoring's F1 of the same weights, corpus by corpus, windows stitched alike."""
+    result = train_vaner.main(
+        train_arguments(llama_dir, toy_mixture_dir, tmp_path / "grouped", "--max_steps", "80",
+                        "--train_sampling_strategy", "group_by_length", "--per_device_eval_batch_size", "3",
+                        "--max_length", "12", "--eval_strategy", "steps", "--eval_steps", "80", "--save_strategy", "no",
+                        "--no_load_best_model_at_end", "--no_evaluate_test")
+    )
+    logged = [entry for entry in result["log_history"] if "eval_macro_f1" in entry][-1]
+    final = {row["corpus"]: row["f1"] for row in result["results"] if row["split"] == "validation"}
+    assert set(final) == {"toy-disease", "toy-chem"}
+    for corpus, f1 in final.items():
+        assert logged[f"eval_{corpus}_f1"] == pytest.approx(f1, abs=1e-9), corpus
+
+
+def test_metrics_refuse_rows_that_come_back_reordered():
+    from transformers import EvalPrediction
+
+    from vaner.evaluation import trainer_metrics
+    from vaner.features import sentences_to_dataset
+    from conftest import toy_sentences
+
+    sentences = sentences_to_dataset(toy_sentences(1))  # one sentence, labelled for Disease then Chemical
+    rows = Dataset.from_dict({"sentence_index": [0, 1], "word_ids": [[-1, *range(10)]] * 2})
+    labels = np.array([[IGNORE, *tags] for tags in sentences["ner_tags"]])
+    compute = trainer_metrics(sentences, rows)
+    assert compute(EvalPrediction(predictions=labels, label_ids=labels))["macro_f1"] == 1.0
+    with pytest.raises(ValueError, match="changed the row order"):
+        compute(EvalPrediction(predictions=labels[::-1], label_ids=labels[::-1]))

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from datasets import Dataset
+from torch.utils.data import SequentialSampler
 from tqdm.auto import tqdm
+from transformers import Trainer
 
 from .corpora import IOB_TAGS
-from .features import IGNORE_INDEX, VanerDataCollator, predictions_to_sentence_tags, tokenize_dataset
+from .features import IGNORE_INDEX, NO_WORD, VanerDataCollator, predictions_to_sentence_tags, tokenize_dataset
 from .metrics import corpus_scores
 
 
@@ -61,26 +63,54 @@ def score_by_corpus(dataset: Dataset, predicted_tags: Sequence[Sequence[str]]) -
     return corpus_scores(dict(per_corpus))
 
 
-def trainer_metrics(source_corpora: Sequence[str]):
-    """A `compute_metrics` for the HF Trainer: per-corpus strict F1 on the words' first sub-tokens (the
-    positions whose label is not -100) of each evaluated row, `source_corpora[row]` naming its corpus.
+def trainer_metrics(sentences: Dataset, tokenized: Dataset):
+    """A `compute_metrics` for the HF Trainer that scores what `predict_sentence_tags` + `score_by_corpus`
+    would: each evaluated row's first-sub-token predictions (the positions whose label is not -100) go
+    back to its words, windows are stitched into their sentences of `sentences`, and every sentence is
+    scored under its own `source_corpus`. `tokenized` is the `tokenize_dataset` table of `sentences`
+    whose rows were evaluated, in the order the Trainer returns them.
+
+    Rows are matched by position, so the evaluation must keep that order (`SequentialEvaluationTrainer`);
+    each row's gold labels are checked against its sentence, so a reordering is an error, not a wrong score.
     Returns flat keys: macro_f1, macro_precision, macro_recall and {corpus}_f1."""
+    sentence_indices = tokenized["sentence_index"]
+    row_words = [list(dict.fromkeys(word for word in word_ids if word != NO_WORD)) for word_ids in tokenized["word_ids"]]
+    gold = sentences["ner_tags"]
 
     def compute_metrics(evaluation) -> dict:
         predictions, labels = evaluation.predictions, evaluation.label_ids
         if predictions.ndim == 3:
             predictions = predictions.argmax(-1)
-        per_corpus = defaultdict(lambda: ([], []))
-        for row_predictions, row_labels, corpus in zip(predictions, labels, source_corpora):
+        if len(predictions) != len(row_words):
+            raise ValueError(f"{len(predictions)} evaluated rows for {len(row_words)} tokenized validation rows")
+        tags = [["O"] * len(tags) for tags in gold]
+        for row, (row_predictions, row_labels) in enumerate(zip(predictions, labels)):
             scored = row_labels != IGNORE_INDEX
-            per_corpus[corpus][0].append([IOB_TAGS[tag] for tag in row_labels[scored]])
-            per_corpus[corpus][1].append([IOB_TAGS[tag] for tag in row_predictions[scored]])
-        scores = corpus_scores(dict(per_corpus))
+            sentence, words = sentence_indices[row], row_words[row]
+            if [gold[sentence][word] for word in words] != row_labels[scored].tolist():
+                raise ValueError(
+                    f"evaluation row {row} does not hold the labels of validation sentence {sentence}: the "
+                    "evaluation changed the row order, so its scores cannot be attributed to corpora"
+                )
+            for word, label in zip(words, row_predictions[scored]):
+                tags[sentence][word] = IOB_TAGS[int(label)]
+        scores = score_by_corpus(sentences, tags)
         flat = {f"macro_{key}": scores["macro"][key] for key in ("precision", "recall", "f1")}
         flat.update({f"{corpus}_f1": corpus_scores_["f1"] for corpus, corpus_scores_ in scores["corpora"].items()})
         return flat
 
     return compute_metrics
+
+
+class SequentialEvaluationTrainer(Trainer):
+    """A `Trainer` whose evaluation keeps the rows in order even when training batches are grouped by
+    length (`train_sampling_strategy="group_by_length"` also reorders evaluation in transformers 5.x),
+    so that `trainer_metrics` can give each prediction its sentence and corpus."""
+
+    def _get_eval_sampler(self, eval_dataset):
+        if self.args.train_sampling_strategy != "group_by_length":
+            return super()._get_eval_sampler(eval_dataset)
+        return SequentialSampler(eval_dataset)
 
 
 def argmax_logits(logits, labels):
