@@ -257,7 +257,9 @@ class VanerForTokenClassification(VanerPreTrainedModel):
             )
         config.dtype = backbone.dtype
         model = cls(config).to(backbone.dtype)
-        model.model.load_state_dict(backbone.model.state_dict())
+        # A config that keeps only the lower `num_hidden_layers` layers takes those of the backbone.
+        wanted = model.model.state_dict().keys()
+        model.model.load_state_dict({key: value for key, value in backbone.model.state_dict().items() if key in wanted})
         return model
 
     @classmethod
@@ -308,7 +310,10 @@ class VanerForTokenClassification(VanerPreTrainedModel):
 def _config_from_backbone(config_dict: dict, overrides: dict, **base) -> VanerConfig:
     """A new VANER config keeping a backbone config's architecture fields; the types asked for become the
     model's known types."""
-    fields = {key: value for key, value in config_dict.items() if key not in ("model_type", "architectures", "id2label", "label2id")}
+    dropped = ("model_type", "architectures", "id2label", "label2id")
+    fields = {key: value for key, value in config_dict.items() if key not in dropped}
+    if str(fields.get("quantization_config", {}).get("quant_method", "")).lower().endswith("gguf"):
+        del fields["quantization_config"]  # GGUF weights are dequantized on loading: the model is not quantized
     return VanerConfig.from_dict({**fields, **base, **overrides})
 
 

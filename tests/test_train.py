@@ -209,3 +209,19 @@ def test_metrics_refuse_rows_that_come_back_reordered():
     assert compute(EvalPrediction(predictions=labels, label_ids=labels))["macro_f1"] == 1.0
     with pytest.raises(ValueError, match="changed the row order"):
         compute(EvalPrediction(predictions=labels[::-1], label_ids=labels[::-1]))
+
+
+def test_lower_layers_bf16_on_cpu_train_and_load_with_the_stock_api(llama_dir, toy_mixture_dir, tmp_path):
+    """The CPU preset's levers: only the lower layers of the backbone, bf16 autocast without --use_cpu; the folder
+    loads with those layers alone through the stock Auto and pipeline API."""
+    output = tmp_path / "lower"
+    arguments = train_arguments(llama_dir, toy_mixture_dir, output, "--max_steps", "4", "--eval_strategy", "no",
+                                "--save_strategy", "no", "--no_load_best_model_at_end", "--no_evaluate_test",
+                                "--num_hidden_layers", "1", "--lora_dropout", "0", "--attn_implementation", "eager")
+    arguments[arguments.index("--bf16") + 1] = "True"
+    train_vaner.main(arguments)
+    model = AutoModelForTokenClassification.from_pretrained(output, trust_remote_code=True)
+    assert model.config.num_hidden_layers == len(model.model.layers) == 1
+    assert json.loads((output / "config.json").read_text())["num_hidden_layers"] == 1
+    ner = pipeline("token-classification", model=str(output), trust_remote_code=True)
+    assert isinstance(ner("The risk of tumour after Naloxone in mice ."), list)
