@@ -305,7 +305,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
 
 def expand_args_files(argv: list[str]) -> list[str]:
-    """Inline each `--args_file FILE` (whitespace-separated arguments, e.g. a preset in presets/) where it
+    """Inline each `--args_file FILE` (shell-quoted arguments and # comments, e.g. a preset in presets/) where it
     stands, so later arguments override it and the model card records every argument that was used."""
     expanded, position = [], 0
     while position < len(argv):
@@ -319,7 +319,7 @@ def expand_args_files(argv: list[str]) -> list[str]:
                 raise SystemExit("--args_file needs a file name")
             if not Path(path).is_file():
                 raise SystemExit(f"--args_file {path}: no such file")
-            expanded += Path(path).read_text().split()
+            expanded += shlex.split(Path(path).read_text(), comments=True)
         else:
             expanded.append(argument)
             position += 1

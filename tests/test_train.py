@@ -158,6 +158,9 @@ def test_args_files_are_inlined_where_they_stand(tmp_path):
     assert train_vaner.expand_args_files([f"--args_file={preset}"]) == ["--learning_rate", "1e-3", "--max_steps", "1200"]
     with pytest.raises(SystemExit, match="no such file"):
         train_vaner.expand_args_files(["--args_file", str(tmp_path / "missing.args")])
+    quoted = tmp_path / "quoted.args"
+    quoted.write_text("# a comment\n--instruction_template '{entity_type} in {dataset}: '  # why\n")
+    assert train_vaner.expand_args_files(["--args_file", str(quoted)]) == ["--instruction_template", "{entity_type} in {dataset}: "]
 
 
 def test_the_cpu_preset_parses():
