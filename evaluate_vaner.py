@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForTokenClassification, AutoTokenizer, HfArgumentParser
+from transformers import AutoConfig, AutoTokenizer, HfArgumentParser
 
 from vaner.corpora import parse_corpus_argument
 from vaner.evaluation import predict_sentence_tags, score_by_corpus
@@ -64,21 +64,29 @@ class EvaluationArguments:
     device: str = field(default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "cpu, cuda, cuda:1, ..."})
     dtype: str = field(default="float32", metadata={"help": "Weights dtype: float32, bfloat16 or float16."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars (--no_progress to hide them)."})
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Run code stored in the model folder (e.g. a tokenizer class of its own). Off by default: "
+                  "this project's VANER classes load the folder, and its stock tokenizer is used."},
+    )
 
 
 def load_model(args: EvaluationArguments):
-    dtype = DTYPES[args.dtype]
-    if args.gguf_file:
-        from modeling_vaner import VanerForTokenClassification
+    """The model through this project's VANER classes (not the folder's copy of them, which AutoModel would
+    run as remote code) and its tokenizer; the folder's own code runs only with --trust_remote_code."""
+    from configuration_vaner import VanerConfig
+    from modeling_vaner import VanerForTokenClassification
 
-        model = VanerForTokenClassification.from_pretrained(args.model_name_or_path, gguf_file=args.gguf_file, dtype=dtype)
-        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, gguf_file=args.gguf_file)
+    AutoConfig.register(VanerConfig.model_type, VanerConfig, exist_ok=True)  # AutoTokenizer reads the config
+    dtype = DTYPES[args.dtype]
+    trust = {"trust_remote_code": args.trust_remote_code}
+    if args.gguf_file:
+        model = VanerForTokenClassification.from_pretrained(args.model_name_or_path, gguf_file=args.gguf_file, dtype=dtype, **trust)
+        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, gguf_file=args.gguf_file, **trust)
     else:
         overrides = {"base_model_name_or_path": args.base_model_name_or_path} if args.base_model_name_or_path else {}
-        model = AutoModelForTokenClassification.from_pretrained(
-            args.model_name_or_path, trust_remote_code=True, dtype=dtype, **overrides
-        )
-        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, trust_remote_code=True)
+        model = VanerForTokenClassification.from_pretrained(args.model_name_or_path, dtype=dtype, **trust, **overrides)
+        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, **trust)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     # Every type the model knows may be asked for, one per corpus.

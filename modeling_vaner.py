@@ -221,6 +221,8 @@ class VanerForTokenClassification(VanerPreTrainedModel):
         backbone: a causal-LM checkpoint, or a GGUF file with `gguf_file=`."""
         path = str(pretrained_model_name_or_path)
         hub_kwargs = {name: kwargs[name] for name in HUB_ARGUMENTS if name in kwargs}
+        # The folder's tokenizer code runs only when the caller trusted its code (AutoModel passes its choice on).
+        trust_remote_code = bool(kwargs.get("trust_remote_code"))
         gguf_file = kwargs.pop("gguf_file", None)
         if gguf_file is not None:
             loaded = model = cls._from_gguf_backbone(path, gguf_file, kwargs)
@@ -231,7 +233,7 @@ class VanerForTokenClassification(VanerPreTrainedModel):
                 kwargs["config"] = cls._config_for(path, kwargs, hub_kwargs)
             loaded = super().from_pretrained(path, *model_args, **kwargs)
             model = loaded[0] if isinstance(loaded, tuple) else loaded  # output_loading_info=True
-        model._tokenize_missing_instructions(path, gguf_file, hub_kwargs)
+        model._tokenize_missing_instructions(path, gguf_file, hub_kwargs, trust_remote_code)
         return loaded
 
     @classmethod
@@ -286,18 +288,23 @@ class VanerForTokenClassification(VanerPreTrainedModel):
         merge_lora_adapter(model, adapter_config, weights_file)
         return model
 
-    def _tokenize_missing_instructions(self, path, gguf_file, hub_kwargs):
+    def _tokenize_missing_instructions(self, path, gguf_file, hub_kwargs, trust_remote_code=False):
         """Tokenize instructions the config lacks (a new backbone, a new dataset name) with the tokenizer
-        stored beside the weights."""
+        stored beside the weights; a tokenizer class of the folder's own code is used only when the caller
+        passed `trust_remote_code=True`, else the folder's stock tokenizer is."""
         datasets = [self.config.dataset_name]
         needed = [self.config.instruction(t, d) for t in self.config.entity_types for d in datasets]
         if all(text in self.config.instruction_token_ids for text in needed) and self.config.instruction_token_ids:
             return
-        from transformers import AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+        if VanerConfig.model_type not in CONFIG_MAPPING:  # AutoTokenizer reads the config: no remote code for it
+            AutoConfig.register(VanerConfig.model_type, VanerConfig)
         try:
-            # The repo's own code is already running, so its config's auto_map may be trusted here.
-            tokenizer = AutoTokenizer.from_pretrained(path, gguf_file=gguf_file, trust_remote_code=True, **hub_kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(
+                path, gguf_file=gguf_file, trust_remote_code=trust_remote_code, **hub_kwargs
+            )
         except (OSError, ValueError) as error:
             logger.warning(
                 f"No tokenizer could be loaded from {path} ({error}); call model.prepare_instructions(tokenizer) "

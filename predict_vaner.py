@@ -48,6 +48,11 @@ class ModelArguments:
     )
     device: str = field(default="auto", metadata={"help": "Device: auto (cuda when available), cpu, cuda, cuda:1, ..."})
     threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: torch's choice)."})
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Run code stored in the model folder (e.g. a tokenizer class of its own). Off by default: "
+                          "this project's VANER classes load the folder, and its stock tokenizer is used."},
+    )
 
 
 @dataclass
@@ -139,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         if model_args.base_model_name_or_path:
             extra["base_model_name_or_path"] = model_args.base_model_name_or_path
         model, tokenizer = load_model(model_args.model_name_or_path, model_args.entity_types, model_args.dataset_name,
-                                      model_args.dtype, model_args.device, **extra)
+                                      model_args.dtype, model_args.device, model_args.trust_remote_code, **extra)
         annotator = DocumentAnnotator(
             model, tokenizer, entity_types=model_args.entity_types, dataset_name=model_args.dataset_name,
             tokenization=annotation_args.tokenization, max_length=annotation_args.max_length,

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from datasets import DatasetDict, load_dataset, load_from_disk
 from transformers import (
+    AutoConfig,
     AutoTokenizer,
     EarlyStoppingCallback,
     HfArgumentParser,
@@ -34,6 +35,7 @@ from transformers import (
     set_seed,
 )
 
+from configuration_vaner import VanerConfig
 from modeling_vaner import VanerForTokenClassification
 from vaner.corpora import ENTITY_TYPES, get_corpus_spec
 from vaner.evaluation import (
@@ -101,6 +103,11 @@ class ModelArguments:
     )
     merge: bool = field(
         default=False, metadata={"help": "Write full merged weights instead of an adapter-only folder."}
+    )
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Run code stored in --model_name_or_path (a tokenizer or model class of its own). Off by "
+                  "default: Llama-family backbones and VANER folders load with the stock and this project's classes."},
     )
 
 
@@ -253,7 +260,8 @@ def build_model(model_args: ModelArguments, entity_types, dataset_names, tokeniz
         )
         kwargs["dtype"] = torch.bfloat16
     model = VanerForTokenClassification.from_pretrained(
-        model_args.model_name_or_path, gguf_file=model_args.gguf_file, **kwargs
+        model_args.model_name_or_path, gguf_file=model_args.gguf_file,
+        trust_remote_code=getattr(model_args, "trust_remote_code", False), **kwargs
     )
     model.config.entity_types = model.config.known_entity_types = list(entity_types)
     model.config.dataset_names = list(dataset_names)
@@ -341,8 +349,9 @@ def main(argv: list[str] | None = None) -> dict:
     mixture = load_mixture(data_args, training_args.seed)
     entity_types = canonical_entity_types(mixture["train"].unique("entity_type"))
     dataset_names = sorted({display_name(name) for name in mixture["train"].unique("source_corpus")})
+    AutoConfig.register(VanerConfig.model_type, VanerConfig, exist_ok=True)  # a VANER folder's config needs no remote code
     tokenizer = AutoTokenizer.from_pretrained(
-        model_args.model_name_or_path, gguf_file=model_args.gguf_file, trust_remote_code=True
+        model_args.model_name_or_path, gguf_file=model_args.gguf_file, trust_remote_code=model_args.trust_remote_code
     )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -1,6 +1,8 @@
 """Offline fixtures: a byte-level BPE tokenizer trained here and tiny random VANER models (hidden 32, 2 layers)."""
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -84,6 +86,24 @@ def tiny_vaner_dir(tmp_path_factory, tokenizer) -> Path:
     folder = tmp_path_factory.mktemp("tiny_vaner")
     tiny_vaner(tokenizer).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    return folder
+
+
+def folder_with_tokenizer_code(source: Path, folder: Path) -> Path:
+    """A copy of a VANER folder whose config lacks instruction token ids (so loading tokenizes them) and
+    whose tokenizer_config maps AutoTokenizer to a .py file of the folder; importing that file writes
+    folder/CODE_RAN. Built in the test: it shows whether loading ran the folder's code."""
+    shutil.copytree(source, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["instruction_token_ids"] = {}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "tokenizer_code.py").write_text(
+        f"from pathlib import Path\nPath({str(folder / 'CODE_RAN')!r}).write_text('ran')\n"
+        "from transformers import PreTrainedTokenizerFast\n\n\nclass CodeTokenizer(PreTrainedTokenizerFast):\n    pass\n"
+    )
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    tokenizer_config["auto_map"] = {"AutoTokenizer": [None, "tokenizer_code.CodeTokenizer"]}
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
     return folder
 
 

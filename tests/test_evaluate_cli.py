@@ -50,3 +50,15 @@ def test_help_documents_every_option():
     for option in ("--model_name_or_path", "--corpora", "--split", "--no_use_dataset_name", "--entity_types",
                    "--batch_size", "--device", "--dtype", "--output_dir"):
         assert option in help_text
+
+
+def test_model_folder_code_runs_only_with_trust_remote_code(tiny_vaner_dir, toy_corpus, tmp_path):
+    from conftest import folder_with_tokenizer_code
+
+    folder = folder_with_tokenizer_code(tiny_vaner_dir, tmp_path / "model")
+    arguments = ["--model_name_or_path", str(folder), "--corpora", f"toy:Disease={toy_corpus}",
+                 "--output_dir", str(tmp_path / "results"), "--no_progress", "--max_sentences", "2"]
+    assert evaluate_vaner.main(arguments)["corpora"]["toy"]["sentences"] == 2
+    assert not (folder / "CODE_RAN").exists()
+    evaluate_vaner.main([*arguments, "--trust_remote_code"])
+    assert (folder / "CODE_RAN").exists()

@@ -83,6 +83,21 @@ def test_load_time_choice_of_types_and_dataset(tiny_vaner_dir, tokenizer):
     assert (with_dataset - typed_logits(model, tokenizer)).abs().max() > 1e-4
 
 
+def test_loading_trusts_the_folder_code_no_more_than_the_caller(tiny_vaner_dir, tmp_path):
+    """Instructions missing from the config are tokenized with the folder's tokenizer: its own code runs only
+    when the caller passed trust_remote_code=True."""
+    from conftest import folder_with_tokenizer_code
+
+    folder = folder_with_tokenizer_code(tiny_vaner_dir, tmp_path / "model")
+    model = VanerForTokenClassification.from_pretrained(folder)
+    assert not (folder / "CODE_RAN").exists()
+    assert model.config.instruction("Disease") in model.config.instruction_token_ids
+    VanerForTokenClassification.from_pretrained(folder, trust_remote_code=False)
+    assert not (folder / "CODE_RAN").exists()
+    AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True)
+    assert (folder / "CODE_RAN").exists()
+
+
 def test_unknown_type_at_load_time_lists_the_known_ones(tiny_vaner_dir):
     with pytest.raises(ValueError, match=r"Cell.*knows \['Disease', 'Chemical', 'Gene', 'Species'\]"):
         AutoModelForTokenClassification.from_pretrained(tiny_vaner_dir, trust_remote_code=True, entity_types=["Cell"])

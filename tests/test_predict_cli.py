@@ -115,3 +115,19 @@ def test_long_single_line_document(tiny_vaner_dir, tmp_path):
     (record,) = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
     assert record["entities"] and max(e["end"] for e in record["entities"]) > 190_000
     assert all(text[e["start"] : e["end"]] == e["text"] for e in record["entities"])
+
+
+def test_model_folder_code_runs_only_with_trust_remote_code(tiny_vaner_dir, tmp_path):
+    """A folder whose tokenizer maps to its own .py file: predict_vaner.py loads it with the stock tokenizer
+    and never imports that file unless --trust_remote_code says so."""
+    from conftest import folder_with_tokenizer_code
+
+    folder = folder_with_tokenizer_code(tiny_vaner_dir, tmp_path / "model")
+    (tmp_path / "in.txt").write_text("BRCA1 mutant mice.", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    assert run(["--model_name_or_path", folder, "--input", tmp_path / "in.txt", "--output", output]) == 0
+    assert not (folder / "CODE_RAN").exists()
+    assert json.loads(output.read_text(encoding="utf-8"))["id"] == "in"
+    assert run(["--model_name_or_path", folder, "--input", tmp_path / "in.txt", "--output", output,
+                "--trust_remote_code"]) == 0
+    assert (folder / "CODE_RAN").exists()

@@ -228,3 +228,14 @@ def test_lower_layers_bf16_on_cpu_train_and_load_with_the_stock_api(llama_dir, t
     assert json.loads((output / "config.json").read_text())["num_hidden_layers"] == 1
     ner = pipeline("token-classification", model=str(output), trust_remote_code=True)
     assert isinstance(ner("The risk of tumour after Naloxone in mice ."), list)
+
+
+def test_training_from_a_vaner_folder_runs_its_code_only_with_trust_remote_code(tiny_vaner_dir, toy_mixture_dir, tmp_path):
+    from conftest import folder_with_tokenizer_code
+
+    folder = folder_with_tokenizer_code(tiny_vaner_dir, tmp_path / "start")
+    arguments = train_arguments(folder, toy_mixture_dir, tmp_path / "further", "--max_steps", "1", "--eval_strategy", "no",
+                                "--save_strategy", "no", "--no_load_best_model_at_end", "--no_evaluate_test", "--full_finetune")
+    train_vaner.main(arguments)
+    assert not (folder / "CODE_RAN").exists()
+    assert (tmp_path / "further" / "model.safetensors").is_file()

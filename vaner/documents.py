@@ -746,13 +746,16 @@ def load_model(
     dataset_name: str | None = None,
     dtype: str = "auto",
     device: str = "auto",
+    trust_remote_code: bool = False,
     **from_pretrained_kwargs,
 ):
     """A VANER model (full folder, adapter-only folder or Hub id) and its tokenizer, ready for inference
-    in the chosen precision on the chosen device."""
+    in the chosen precision on the chosen device. Code stored in the folder (a tokenizer class of its
+    own; the model classes when this project's are not importable) runs only with `trust_remote_code`."""
     from transformers import AutoTokenizer
 
-    tokenizer_kwargs = {}
+    from_pretrained_kwargs["trust_remote_code"] = trust_remote_code
+    tokenizer_kwargs = {"trust_remote_code": trust_remote_code}
     try:  # the project's own classes (run from the project root): no remote code to trust
         from configuration_vaner import VanerConfig
         from modeling_vaner import VanerForTokenClassification as model_class
@@ -762,9 +765,6 @@ def load_model(
         AutoConfig.register(VanerConfig.model_type, VanerConfig, exist_ok=True)
     except ImportError:
         from transformers import AutoModelForTokenClassification as model_class
-
-        from_pretrained_kwargs.setdefault("trust_remote_code", True)
-        tokenizer_kwargs["trust_remote_code"] = True
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     overrides = dict(from_pretrained_kwargs)
