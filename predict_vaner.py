@@ -133,13 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from vaner.documents import DocumentAnnotator, load_model
-    from vaner.formats import expand_inputs, output_format_for, read_documents, write_documents
+    from vaner.formats import (
+        check_output_is_not_an_input, expand_inputs, output_format_for, read_documents, write_documents,
+    )
 
     if model_args.threads:
         torch.set_num_threads(model_args.threads)
     try:
         output_format = output_format_for(data_args.output, data_args.output_format)
-        expand_inputs(data_args.input)  # fail early on a missing input
+        check_output_is_not_an_input(data_args.output, expand_inputs(data_args.input))  # fail early on a missing input
         extra = {}
         if model_args.base_model_name_or_path:
             extra["base_model_name_or_path"] = model_args.base_model_name_or_path

@@ -131,3 +131,37 @@ def test_model_folder_code_runs_only_with_trust_remote_code(tiny_vaner_dir, tmp_
     assert run(["--model_name_or_path", folder, "--input", tmp_path / "in.txt", "--output", output,
                 "--trust_remote_code"]) == 0
     assert (folder / "CODE_RAN").exists()
+
+
+def test_output_never_destroys_an_input_or_a_complete_output(tiny_vaner_dir, tmp_path, monkeypatch, capsys):
+    data = tmp_path / "docs.jsonl"
+    content = '{"id": "a", "text": "BRCA1 mice."}\n{"id": "b", "text": "Ovarian cancer."}\n'
+    data.write_text(content, encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    for same in (data, tmp_path / "sub" / ".." / "docs.jsonl"):
+        with pytest.raises(SystemExit):
+            run(["--model_name_or_path", tiny_vaner_dir, "--input", tmp_path, "--output", same])
+        assert "is also an input" in capsys.readouterr().err
+        assert data.read_text(encoding="utf-8") == content
+
+    # An interrupted run leaves the previous output as it was, and no temporary file behind.
+    output = tmp_path / "out" / "annotated.jsonl"
+    output.parent.mkdir()
+    output.write_text("a complete earlier output\n", encoding="utf-8")
+    from vaner.documents import DocumentAnnotator
+
+    annotate_documents = DocumentAnnotator.annotate_documents
+
+    def interrupted_after_one(self, documents, progress=False):
+        yield next(annotate_documents(self, documents, progress))
+        raise KeyboardInterrupt("simulated interruption")
+
+    monkeypatch.setattr(DocumentAnnotator, "annotate_documents", interrupted_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        run(["--model_name_or_path", tiny_vaner_dir, "--input", data, "--output", output])
+    assert output.read_text(encoding="utf-8") == "a complete earlier output\n"
+    assert [path.name for path in output.parent.iterdir()] == ["annotated.jsonl"]
+    monkeypatch.undo()
+    assert run(["--model_name_or_path", tiny_vaner_dir, "--input", data, "--output", output]) == 0
+    assert [json.loads(line)["id"] for line in output.read_text(encoding="utf-8").splitlines()] == ["a", "b"]
+    assert [path.name for path in output.parent.iterdir()] == ["annotated.jsonl"]

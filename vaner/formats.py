@@ -16,6 +16,7 @@ import datetime
 import html
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -54,6 +55,17 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[str | Path]:
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
     return files
+
+
+def check_output_is_not_an_input(output: str | Path, inputs: Iterable[str | Path]) -> None:
+    """ValueError when the output file is one of the input files (resolved paths compared): writing it
+    would destroy the input before it is read."""
+    if str(output) == STDIO:
+        return
+    target = Path(output).resolve()
+    for path in inputs:
+        if str(path) != STDIO and Path(path).resolve() == target:
+            raise ValueError(f"the output {output} is also an input ({path}): choose another output file")
 
 
 def detect_input_format(path: str | Path) -> str:
@@ -469,24 +481,38 @@ def make_writer(output_format: str, stream: IO[str], entity_types: Sequence[str]
 
 def write_documents(annotated: Iterable[AnnotatedDocument], path: str | Path, output_format: str | None = None,
                     entity_types: Sequence[str] = (), **options) -> int:
-    """Write annotated documents to a file ("-": stdout) as they come; returns how many were written."""
+    """Write annotated documents to a file ("-": stdout) as they come; returns how many were written.
+
+    A file is written under a temporary hidden name in its folder and renamed when complete, so an
+    interrupted run leaves any earlier file of that name whole (and no cut-off file)."""
     output_format = output_format_for(path, output_format)
     if str(path) == STDIO:
-        stream, close_stream = sys.stdout, False
+        stream, temporary = sys.stdout, None
     else:
-        stream, close_stream = Path(path).open("w", encoding="utf-8", newline="\n"), True
+        path = Path(path)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        stream = temporary.open("w", encoding="utf-8", newline="\n")
     try:
         with make_writer(output_format, stream, entity_types, **options) as writer:
             for document in annotated:
                 writer.write(document)
-        return writer.count
-    finally:
-        if close_stream:
+        if temporary is not None:
+            stream.flush()
+            os.fsync(stream.fileno())
+    except BaseException:
+        if temporary is not None:
             stream.close()
+            temporary.unlink(missing_ok=True)
+        raise
+    if temporary is not None:
+        stream.close()
+        os.replace(temporary, path)
+    return writer.count
 
 
 __all__ = [
-    "BioCJsonWriter", "DocumentWriter", "HtmlWriter", "JsonlWriter", "PubTatorWriter", "detect_input_format",
+    "BioCJsonWriter", "DocumentWriter", "HtmlWriter", "JsonlWriter", "PubTatorWriter", "check_output_is_not_an_input",
+    "detect_input_format",
     "expand_inputs", "make_writer", "output_format_for", "read_documents", "read_jsonl", "read_pubtator_documents",
     "read_text_file", "write_documents",
 ]
