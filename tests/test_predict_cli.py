@@ -165,3 +165,19 @@ def test_output_never_destroys_an_input_or_a_complete_output(tiny_vaner_dir, tmp
     assert run(["--model_name_or_path", tiny_vaner_dir, "--input", data, "--output", output]) == 0
     assert [json.loads(line)["id"] for line in output.read_text(encoding="utf-8").splitlines()] == ["a", "b"]
     assert [path.name for path in output.parent.iterdir()] == ["annotated.jsonl"]
+
+
+def test_lone_surrogates_become_error_records_and_the_run_goes_on(tiny_vaner_dir, tmp_path):
+    data = tmp_path / "docs.jsonl"
+    data.write_text('{"id": "ok1", "text": "BRCA1 mice."}\n'
+                    '{"id": "bad\\ud800", "text": "BRCA1 mice."}\n'
+                    '{"id": "t", "text": "Ovarian \\udc00 cancer."}\n'
+                    '{"id": "ok2", "text": "Ovarian cancer \\ud83d\\ude00."}\n', encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    assert run(["--model_name_or_path", tiny_vaner_dir, "--input", data, "--output", output, "--include_text"]) == 0
+    records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [record["id"] for record in records] == ["ok1", "docs.jsonl:2", "t", "ok2"]
+    assert "docs.jsonl:2:" in records[1]["error"] and "surrogate" in records[1]["error"]
+    assert "docs.jsonl:3:" in records[2]["error"] and "surrogate" in records[2]["error"]
+    assert "error" not in records[0] and "error" not in records[3]
+    assert records[3]["text"] == "Ovarian cancer \U0001f600."  # a paired escape is one character

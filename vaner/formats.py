@@ -1,8 +1,8 @@
 """Document files in and out: plain text, JSONL and PubTator readers; JSONL, PubTator, BioC JSON and HTML writers.
 
 Readers are generators of `Document`s and writers take one `AnnotatedDocument` at a time, so files of
-any size stream through in flat memory. A record that cannot be read (bad JSON, undecodable line, a
-PubTator abstract without its title) becomes a `Document` with an `error` naming the file and line: it
+any size stream through in flat memory. A record that cannot be read (bad JSON, a lone surrogate escape,
+undecodable line, a PubTator abstract without its title) becomes a `Document` with an `error` naming the file and line: it
 flows through annotation with no entities, JSONL output keeps it with its message, the other writers
 leave it out, and the command line reports it.
 
@@ -33,6 +33,8 @@ OUTPUT_FORMATS = ("jsonl", "pubtator", "bioc", "html")
 OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".pubtator": "pubtator", ".json": "bioc",
                    ".bioc": "bioc", ".html": "html", ".htm": "html"}
 STDIO = "-"
+# A lone UTF-16 surrogate: JSON may escape one ("\\ud800"), but no UTF-8 file can hold it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 
@@ -177,10 +179,20 @@ def read_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[Document]:
                 continue
             document_id = record.get("id")
             document_id = fallback_id if document_id is None else str(document_id)
+            if _LONE_SURROGATE.search(document_id):
+                yield Document(fallback_id, "", source=where,
+                               error=f"{where}: the id holds a lone surrogate (an unpaired \\ud800-\\udfff escape)")
+                continue
             text = record.get("text")
             if not isinstance(text, str):
                 yield Document(document_id, "", source=where,
                                error=f"{where}: document {document_id!r} has no \"text\" string")
+                continue
+            surrogate = _LONE_SURROGATE.search(text)
+            if surrogate:
+                yield Document(document_id, "", source=where,
+                               error=f"{where}: the text of document {document_id!r} holds a lone surrogate (an "
+                                     f"unpaired \\ud800-\\udfff escape) at character {surrogate.start()}")
                 continue
             yield Document(document_id, text, source=where)
 
