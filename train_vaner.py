@@ -164,6 +164,11 @@ class VanerTrainingArguments(TrainingArguments):
         default=_bf16_by_default(),
         metadata={"help": "bf16 mixed precision; on by default on GPUs that support it, off on CPU where it trains slower."},
     )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Train into an --output_dir that already holds a model or checkpoints, overwriting them; "
+                  "without it (or --resume_from_checkpoint) such a folder is refused."},
+    )
 
 
     def __post_init__(self):
@@ -334,6 +339,23 @@ def expand_args_files(argv: list[str]) -> list[str]:
     return expanded
 
 
+def check_output_dir(training_args: VanerTrainingArguments) -> None:
+    """Refuse an --output_dir that holds a finished model (config.json, adapter/) or an earlier run's checkpoints:
+    training would overwrite the model and rotate the checkpoints away. --overwrite_output_dir or
+    --resume_from_checkpoint say that is wanted."""
+    if training_args.overwrite_output_dir or training_args.resume_from_checkpoint:
+        return
+    output_dir = Path(training_args.output_dir)
+    held = [name for name in ("config.json", "adapter") if (output_dir / name).exists()]
+    held += sorted(path.name for path in output_dir.glob("checkpoint-*") if path.is_dir())
+    if held:
+        raise SystemExit(
+            f"--output_dir {output_dir} already holds a model or checkpoints ({', '.join(held[:4])}): training would "
+            "overwrite them. Pass --resume_from_checkpoint latest to continue that run, --overwrite_output_dir to "
+            "replace it, or choose another --output_dir."
+        )
+
+
 def build_parser() -> HfArgumentParser:
     return HfArgumentParser((ModelArguments, DataArguments, VanerTrainingArguments), description=__doc__,
                             formatter_class=HelpFormatter)
@@ -345,6 +367,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, training_args = build_parser().parse_args_into_dataclasses(args=argv, look_for_args_file=False)
     if model_args.load_in_4bit and not torch.cuda.is_available():
         raise SystemExit("--load_in_4bit needs a CUDA GPU (bitsandbytes NF4); on CPU train without it.")
+    check_output_dir(training_args)
 
     mixture = load_mixture(data_args, training_args.seed)
     entity_types = canonical_entity_types(mixture["train"].unique("entity_type"))

@@ -239,3 +239,18 @@ def test_training_from_a_vaner_folder_runs_its_code_only_with_trust_remote_code(
     train_vaner.main(arguments)
     assert not (folder / "CODE_RAN").exists()
     assert (tmp_path / "further" / "model.safetensors").is_file()
+
+
+def test_an_output_folder_holding_a_model_or_checkpoints_is_refused(llama_dir, toy_mixture_dir, tmp_path):
+    quick = ("--max_steps", "1", "--eval_strategy", "no", "--save_strategy", "no", "--no_load_best_model_at_end",
+             "--no_evaluate_test")
+    for name, held in (("full", "config.json"), ("adapter", "adapter/adapter_config.json"),
+                       ("interrupted", "checkpoint-4/trainer_state.json")):
+        output = tmp_path / name
+        (output / held).parent.mkdir(parents=True, exist_ok=True)
+        (output / held).write_text("{}")
+        with pytest.raises(SystemExit, match="--overwrite_output_dir"):
+            train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, output, *quick))
+        assert [path.relative_to(output).as_posix() for path in output.rglob("*") if path.is_file()] == [held]
+    train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, tmp_path / "full", *quick, "--overwrite_output_dir"))
+    assert (tmp_path / "full" / "adapter" / "adapter_model.safetensors").is_file()
