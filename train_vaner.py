@@ -15,7 +15,9 @@ for several CPU processes).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import re
 import shlex
 import sys
 import time
@@ -356,6 +358,72 @@ def check_output_dir(training_args: VanerTrainingArguments) -> None:
         )
 
 
+_CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
+
+
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from (its first unreadable file, named), or None when every file the
+    Trainer reads back opens: JSON parses, safetensors headers cover their files, torch files load (memory-mapped,
+    weights only, as the Trainer loads them)."""
+    from safetensors import safe_open
+    from transformers.trainer_pt_utils import safe_globals
+
+    if not (checkpoint / "trainer_state.json").is_file():
+        return f"{checkpoint / 'trainer_state.json'} is missing"
+    for path in sorted(checkpoint.iterdir()):
+        try:
+            if path.suffix == ".json":
+                json.loads(path.read_text(encoding="utf-8"))
+            elif path.suffix == ".safetensors":
+                with safe_open(str(path), framework="pt") as handle:
+                    handle.keys()
+            elif path.suffix in (".pt", ".pth") or (path.suffix == ".bin" and path.name != "training_args.bin"):
+                with safe_globals():
+                    torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as error:  # noqa: BLE001 - any failure to read the file is reported with it
+            return f"{path} is corrupt ({type(error).__name__}: {error})"
+    return None
+
+
+def resolve_resume_checkpoint(resume: str | bool | None, output_dir: str) -> str | None:
+    """The checkpoint folder to resume from: `latest` (or true) is the last checkpoint-N of --output_dir. A checkpoint
+    with a corrupt file is named with that file and the previous intact checkpoint is taken, with a warning;
+    when none is intact, SystemExit names every corrupt file."""
+    if resume is None or resume is False or str(resume).lower() in ("", "false", "none"):
+        return None
+    if resume is True or str(resume).lower() in ("true", "latest"):
+        folder, requested = Path(output_dir), None
+    else:
+        requested = Path(resume)
+        if not requested.is_dir():
+            raise SystemExit(f"--resume_from_checkpoint {resume}: no such checkpoint folder")
+        folder = requested.parent
+
+    def step(path: Path) -> int:
+        return int(_CHECKPOINT_NAME.match(path.name)[1])
+
+    earlier = [path for path in folder.glob("checkpoint-*") if path.is_dir() and _CHECKPOINT_NAME.match(path.name)]
+    earlier.sort(key=step, reverse=True)
+    if requested is None:
+        candidates = earlier
+    elif _CHECKPOINT_NAME.match(requested.name):
+        candidates = [requested, *(path for path in earlier if step(path) < step(requested))]
+    else:
+        candidates = [requested]
+    if not candidates:
+        raise SystemExit(f"--resume_from_checkpoint {resume}: {folder} holds no checkpoint-N folder to resume from")
+    problems = []
+    for checkpoint in candidates:
+        problem = checkpoint_problem(checkpoint)
+        if problem is None:
+            if problems:
+                logger.warning("resuming from %s, the last intact checkpoint, instead", checkpoint)
+            return str(checkpoint)
+        logger.warning("checkpoint %s cannot be resumed from: %s", checkpoint, problem)
+        problems.append(problem)
+    raise SystemExit("no intact checkpoint to resume from: " + "; ".join(problems))
+
+
 def build_parser() -> HfArgumentParser:
     return HfArgumentParser((ModelArguments, DataArguments, VanerTrainingArguments), description=__doc__,
                             formatter_class=HelpFormatter)
@@ -368,6 +436,7 @@ def main(argv: list[str] | None = None) -> dict:
     if model_args.load_in_4bit and not torch.cuda.is_available():
         raise SystemExit("--load_in_4bit needs a CUDA GPU (bitsandbytes NF4); on CPU train without it.")
     check_output_dir(training_args)
+    resume = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
 
     mixture = load_mixture(data_args, training_args.seed)
     entity_types = canonical_entity_types(mixture["train"].unique("entity_type"))
@@ -408,9 +477,6 @@ def main(argv: list[str] | None = None) -> dict:
         preprocess_logits_for_metrics=argmax_logits,
         callbacks=callbacks,
     )
-    resume = training_args.resume_from_checkpoint
-    if isinstance(resume, str) and resume.lower() in ("true", "latest"):
-        resume = True
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_state()
 

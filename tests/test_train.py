@@ -254,3 +254,47 @@ def test_an_output_folder_holding_a_model_or_checkpoints_is_refused(llama_dir, t
         assert [path.relative_to(output).as_posix() for path in output.rglob("*") if path.is_file()] == [held]
     train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, tmp_path / "full", *quick, "--overwrite_output_dir"))
     assert (tmp_path / "full" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_a_corrupt_checkpoint_is_named_and_the_previous_intact_one_resumed(llama_dir, toy_mixture_dir, tmp_path, caplog):
+    import shutil
+
+    common = ("--max_steps", "6", "--save_strategy", "steps", "--save_steps", "2", "--save_total_limit", "3",
+              "--eval_strategy", "no", "--no_load_best_model_at_end", "--no_evaluate_test")
+    run_dir = tmp_path / "run"
+    original_step = Trainer.training_step
+
+    def crash_at_step_5(self, *args, **kwargs):
+        if self.state.global_step == 5:
+            raise KeyboardInterrupt("simulated interruption")
+        return original_step(self, *args, **kwargs)
+
+    Trainer.training_step = crash_at_step_5
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, run_dir, *common))
+    finally:
+        Trainer.training_step = original_step
+    assert sorted(path.name for path in run_dir.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+
+    def truncate(path):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    for case, corrupt_file, resume in (("weights", "adapter_model.safetensors", "latest"),
+                                       ("optimizer", "optimizer.pt", "latest"),
+                                       ("state", "trainer_state.json", "checkpoint-4")):
+        output = tmp_path / case
+        shutil.copytree(run_dir, output)
+        truncate(output / "checkpoint-4" / corrupt_file)
+        caplog.clear()
+        argument = resume if resume == "latest" else str(output / resume)
+        result = train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, output, *common,
+                                                  "--resume_from_checkpoint", argument))
+        assert f"checkpoint-4/{corrupt_file}" in caplog.text and "checkpoint-2" in caplog.text, case
+        assert result["log_history"][-1]["step"] == 6
+        assert (output / "adapter" / "adapter_model.safetensors").is_file()
+
+    truncate(run_dir / "checkpoint-4" / "scheduler.pt")
+    truncate(run_dir / "checkpoint-2" / "rng_state.pth")
+    with pytest.raises(SystemExit, match=r"checkpoint-2/rng_state\.pth"):
+        train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, run_dir, *common, "--resume_from_checkpoint", "latest"))
