@@ -1,6 +1,7 @@
 """Reading and writing corpora: the registry, TSV/CoNLL, PubTator, repairs and errors."""
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -423,3 +424,9 @@ def test_tokens_are_cut_at_mention_boundaries():
     assert tokenize_with_offsets("HIV1-infected", [0, 3]) == [
         ("HIV", 0, 3), ("1", 3, 4), ("-", 4, 5), ("infected", 5, 13)
     ]
+
+
+def test_pubtator_abstract_continued_without_its_prefix_names_file_and_line(tmp_path):
+    path = write(tmp_path, "1|t|A title\n1|a|Text of the abstract,\ncontinued on a line of its own.\n", "wrapped.pubtator")
+    with pytest.raises(CorpusFormatError, match=rf"^{re.escape(str(path))}:3: .*without the 'ID\|a\|' prefix"):
+        read_pubtator(path)

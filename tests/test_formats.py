@@ -243,3 +243,17 @@ def test_html_is_well_formed_and_shows_every_character():
     assert "repeating-linear-gradient" in page  # BRCA1 is both Gene and Disease
     assert 'title="Gene 0.91: BRCA1; Disease 0.42: BRCA1"' in page
     assert "(empty document)" in page and "x.jsonl:3: not a JSON object" in page
+
+
+def test_pubtator_abstract_continued_without_its_prefix_is_kept_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "wrapped.pubtator"
+    path.write_text("7|t|Title of seven.\n7|a|First part of the abstract,\nits second part on a line of its own.\n"
+                    "7\t0\t5\tTitle\tGene\n\n8|t|Eight.\n8|a|A.\n8\t0\t1\tE\tGene\nstray text after the mentions\n",
+                    encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        documents = list(read_pubtator_documents(path))
+    assert [d.document_id for d in documents] == ["7", "wrapped.pubtator:9", "8"]
+    assert documents[0].text == "Title of seven. First part of the abstract, its second part on a line of its own."
+    assert documents[0].error is None and documents[0].passage_list()[1].kind == "abstract"
+    assert f"{path}:3:" in caplog.text and "continues the abstract of document '7'" in caplog.text
+    assert documents[1].error.startswith(f"{path}:9: ") and documents[2].text == "Eight. A."

@@ -290,6 +290,11 @@ def read_pubtator(path: str | Path) -> list[PubTatorDocument]:
             fields = line.split("\t")
             if current is None:
                 raise CorpusFormatError(f"{where}: expected a title line 'ID|t|title', got {line!r}")
+            if len(fields) == 1 and not (current["annotations"] or current["relations"]):
+                raise CorpusFormatError(
+                    f"{where}: a line without the 'ID|a|' prefix in document {current['id']!r}, an abstract continued "
+                    f"on a line of its own? PubTator holds the title and the abstract on one line each: {line[:60]!r}"
+                )
             if fields[0] != current["id"]:
                 raise CorpusFormatError(f"{where}: line of document {fields[0]!r} inside document {current['id']!r}")
             if len(fields) >= 5 and fields[1].isdigit() and fields[2].isdigit():

@@ -228,7 +228,8 @@ def read_pubtator_documents(path: str | Path, encoding: str = "utf-8") -> Iterat
             if match and match["part"] == "t":
                 if current is not None:
                     yield finish(current)
-                current = {"id": match["id"], "title": match["text"], "abstract": None, "line": line_number}
+                current = {"id": match["id"], "title": match["text"], "abstract": None, "line": line_number,
+                           "mentions": False}
             elif match:  # an abstract line
                 if current is None or current["id"] != match["id"] or current["abstract"] is not None:
                     yield Document(match["id"], "", source=where,
@@ -238,7 +239,17 @@ def read_pubtator_documents(path: str | Path, encoding: str = "utf-8") -> Iterat
             elif current is None:
                 yield Document(f"{Path(name).name}:{line_number}", "", source=where,
                                error=f"{where}: expected a PubTator title line 'ID|t|title', got {line[:60]!r}")
-            # else: a mention or relation line of the current document
+            elif "\t" in line:  # a mention or relation line of the current document
+                current["mentions"] = True
+            elif current["mentions"]:
+                yield Document(f"{Path(name).name}:{line_number}", "", source=where,
+                               error=f"{where}: a line without the 'ID|a|' prefix after the mentions of document "
+                                     f"{current['id']!r}: {line[:60]!r}")
+            else:  # the title or abstract continued on a line of its own
+                part = "abstract" if current["abstract"] is not None else "title"
+                logger.warning("%s: a line without the 'ID|a|' prefix continues the %s of document %r; joined to it "
+                               "with a space", where, part, current["id"])
+                current[part] = f"{current[part]} {line}"
     if current is not None:
         yield finish(current)
 
