@@ -10,6 +10,7 @@ stays flat on large files. `--help` lists every option.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import sys
 from collections.abc import Iterable, Iterator
@@ -139,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if model_args.threads:
         torch.set_num_threads(model_args.threads)
+    try:
+        codecs.lookup(data_args.encoding)  # an unknown --encoding is an error here, not after the model loads
+    except LookupError as error:
+        arguments.error(f"--encoding {data_args.encoding}: {error}")
     try:
         output_format = output_format_for(data_args.output, data_args.output_format)
         check_output_is_not_an_input(data_args.output, expand_inputs(data_args.input))  # fail early on a missing input

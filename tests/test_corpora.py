@@ -430,3 +430,20 @@ def test_pubtator_abstract_continued_without_its_prefix_names_file_and_line(tmp_
     path = write(tmp_path, "1|t|A title\n1|a|Text of the abstract,\ncontinued on a line of its own.\n", "wrapped.pubtator")
     with pytest.raises(CorpusFormatError, match=rf"^{re.escape(str(path))}:3: .*without the 'ID\|a\|' prefix"):
         read_pubtator(path)
+
+
+def test_non_utf8_corpus_files_name_file_and_line(tmp_path):
+    utf16 = tmp_path / "utf16.tsv"
+    utf16.write_text("Cisplatin\tB-Chemical\n.\tO\n", encoding="utf-16")
+    with pytest.raises(CorpusFormatError, match=rf"^{re.escape(str(utf16))}:1: not UTF-8 text .*UTF-16"):
+        load_corpus("bc5cdr-chem", utf16)
+    binary = tmp_path / "binary.tsv"
+    binary.write_bytes(b"A\tO\nB\tO\n\x89PNG\x00\xff\tO\n")
+    with pytest.raises(CorpusFormatError, match=rf"^{re.escape(str(binary))}:3: not UTF-8 text"):
+        read_iob_file(binary)
+    latin1 = tmp_path / "latin1.pubtator"
+    latin1.write_bytes(b"1|t|Title\n1|a|Caf\xe9 au lait.\n")
+    with pytest.raises(CorpusFormatError, match=rf"^{re.escape(str(latin1))}:2: not UTF-8 text"):
+        load_corpus("ncbi-disease", latin1)
+    with pytest.raises(CorpusFormatError, match=rf"^{re.escape(str(latin1))}:2: not UTF-8 text"):
+        read_pubtator(latin1)

@@ -257,3 +257,15 @@ def test_pubtator_abstract_continued_without_its_prefix_is_kept_with_a_warning(t
     assert documents[0].error is None and documents[0].passage_list()[1].kind == "abstract"
     assert f"{path}:3:" in caplog.text and "continues the abstract of document '7'" in caplog.text
     assert documents[1].error.startswith(f"{path}:9: ") and documents[2].text == "Eight. A."
+
+
+def test_non_utf8_inputs_are_named_with_file_and_line(tmp_path, caplog):
+    (tmp_path / "utf16.txt").write_text("BRCA1 mice.\nSecond line.\n", encoding="utf-16")
+    (tmp_path / "binary.txt").write_bytes(b"first line\nsecond\n\x89PNG\x00\xff\n")
+    with caplog.at_level(logging.WARNING):
+        documents = list(read_documents([tmp_path]))
+    assert [d.document_id for d in documents] == ["binary", "utf16"]
+    assert f"{tmp_path / 'binary.txt'}: bytes that are not utf-8 (first at line 3, byte 18)" in caplog.text
+    assert f"{tmp_path / 'utf16.txt'}: bytes that are not utf-8 (first at line 1, byte 0)" in caplog.text
+    assert "UTF-16 byte-order mark" in caplog.text and "--encoding utf-16" in caplog.text
+    assert read_text_file(tmp_path / "utf16.txt", encoding="utf-16").text == "BRCA1 mice.\nSecond line.\n"

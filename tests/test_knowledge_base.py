@@ -1,5 +1,6 @@
 """The DBR knowledge base: type normalisation, name<TAB>type files, UMLS RRF files, corpus mentions."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -251,3 +252,14 @@ def test_names_the_corpora_of_their_type_leave_unannotated_are_dropped():
     assert list(kept) == [Entity("BRCA1", "Gene"), Entity("complex", "Disease"), Entity("IL-2", "Gene")]
     kept, dropped = drop_unannotated_names(knowledge_base, gene_sentences, min_occurrences=3)
     assert dropped == [] and len(kept) == 4
+
+
+def test_non_utf8_knowledge_base_files_name_file_and_line(tmp_path, umls_dir):
+    utf16 = tmp_path / "names.tsv"
+    utf16.write_text("name\ttype\naspirin\tChemical\n", encoding="utf-16")
+    with pytest.raises(KnowledgeBaseFormatError, match=rf"^{re.escape(str(utf16))}:1: not UTF-8 text .*UTF-16"):
+        read_name_type_file(utf16)
+    mrsty = umls_dir / "META" / "MRSTY.RRF"
+    mrsty.write_bytes(mrsty.read_bytes().split(b"\n", 1)[0] + b"\n\x00\xff\xfe binary\n")
+    with pytest.raises(KnowledgeBaseFormatError, match=rf"^{re.escape(str(mrsty))}:2: not UTF-8 text"):
+        list(read_umls(umls_dir / "META" / "MRCONSO.RRF", mrsty))

@@ -181,3 +181,9 @@ def test_lone_surrogates_become_error_records_and_the_run_goes_on(tiny_vaner_dir
     assert "docs.jsonl:3:" in records[2]["error"] and "surrogate" in records[2]["error"]
     assert "error" not in records[0] and "error" not in records[3]
     assert records[3]["text"] == "Ovarian cancer \U0001f600."  # a paired escape is one character
+
+
+def test_unknown_input_encoding_is_a_clear_error(tiny_vaner_dir, inputs, capsys):
+    with pytest.raises(SystemExit):
+        run(["--model_name_or_path", tiny_vaner_dir, "--input", inputs, "--encoding", "utf-42"])
+    assert "unknown encoding" in capsys.readouterr().err

@@ -34,6 +34,45 @@ class CorpusFormatError(ValueError):
     """A corpus file that cannot be read; the message names the file and line."""
 
 
+class Utf8Lines:
+    """The lines of a UTF-8 text file, read as `open(path, encoding="utf-8")` reads them; bytes that are not
+    UTF-8 (a UTF-16 or binary file) raise `error_class` naming the file and the line."""
+
+    def __init__(self, path: str | Path, error_class: type[ValueError] = CorpusFormatError):
+        self.path, self.error_class = Path(path), error_class
+        self.handle = self.path.open(encoding="utf-8")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+        return False
+
+    def __iter__(self):
+        try:
+            yield from self.handle
+        except UnicodeDecodeError:
+            raise undecodable_file_error(self.path, self.error_class) from None
+
+
+def undecodable_file_error(path: str | Path, error_class: type[ValueError] = CorpusFormatError) -> ValueError:
+    """An error naming the first line of `path` that is not UTF-8, the byte, and a UTF-16 file as such."""
+    with Path(path).open("rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                hint = ""
+                if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                    hint = "; it starts with a UTF-16 byte-order mark: convert it, e.g. iconv -f UTF-16 -t UTF-8"
+                return error_class(
+                    f"{path}:{line_number}: not UTF-8 text (byte {raw[error.start]:#04x} at column {error.start + 1}"
+                    f"{hint})"
+                )
+    return error_class(f"{path}: not UTF-8 text")
+
+
 @dataclass(frozen=True)
 class Sentence:
     """One sentence of a corpus, labelled for a single entity type.
@@ -135,7 +174,7 @@ def read_iob_file(path: str | Path) -> list[RawSentence]:
     first_line = 0
     columns = None
     document_start = False
-    with path.open(encoding="utf-8") as handle:
+    with Utf8Lines(path) as handle:
         for line_number, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
             if not line.strip():
@@ -235,7 +274,7 @@ _PUBTATOR_TEXT_LINE = re.compile(r"^(?P<id>[^|\t]+)\|(?P<part>[ta])\|(?P<text>.*
 
 def is_pubtator_file(path: str | Path) -> bool:
     """Whether the first non-blank line of a file is a PubTator title or abstract line."""
-    with Path(path).open(encoding="utf-8") as handle:
+    with Utf8Lines(path) as handle:
         for line in handle:
             if line.strip():
                 return bool(_PUBTATOR_TEXT_LINE.match(line.rstrip("\r\n")))
@@ -263,7 +302,7 @@ def read_pubtator(path: str | Path) -> list[PubTatorDocument]:
                 )
             )
 
-    with path.open(encoding="utf-8") as handle:
+    with Utf8Lines(path) as handle:
         for line_number, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
             where = f"{path}:{line_number}"

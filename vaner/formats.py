@@ -129,14 +129,22 @@ class _NoClose:
         return iter(self.stream)
 
 
-def _decode(data: bytes, encoding: str, where: str) -> str:
-    """Text of `data`; undecodable bytes become U+FFFD with a warning naming the place."""
+NEWLINE = b"\n"
+
+
+def _decode(data: bytes, encoding: str, where: str, whole_file: bool = False) -> str:
+    """Text of `data`; undecodable bytes become U+FFFD with a warning naming the place (and, for a whole
+    file, the line), and a UTF-16 file as such."""
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as error:
         text = data.decode(encoding, errors="replace")
-        logger.warning("%s: bytes that are not %s (first at byte %d) were replaced by U+FFFD", where, encoding,
-                       error.start)
+        line = f"line {data.count(NEWLINE, 0, error.start) + 1}, " if whole_file else ""
+        hint = ""
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            hint = " (the file starts with a UTF-16 byte-order mark: pass --encoding utf-16)"
+        logger.warning("%s: bytes that are not %s (first at %sbyte %d) were replaced by U+FFFD%s", where, encoding,
+                       line, error.start, hint)
         return text
 
 
@@ -149,7 +157,7 @@ def read_text_file(path: str | Path, encoding: str = "utf-8") -> Document:
     mark is dropped, everything else is kept as is (offsets index the decoded text)."""
     with _open_binary(path) as handle:
         data = handle.read()
-    text = _decode(data, encoding, _name(path))
+    text = _decode(data, encoding, _name(path), whole_file=True)
     if text.startswith("\ufeff"):
         text = text[1:]
     document_id = "stdin" if str(path) == STDIO else Path(path).stem

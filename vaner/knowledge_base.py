@@ -28,7 +28,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .corpora import ENTITY_TYPES, CorpusFormatError, Sentence, iob_spans, read_iob_file, tokenize_with_offsets
+from .corpora import (
+    ENTITY_TYPES, CorpusFormatError, Sentence, Utf8Lines, iob_spans, read_iob_file, tokenize_with_offsets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +258,7 @@ def read_name_type_file(path: str | Path) -> list[Entity]:
     if not path.is_file():
         raise KnowledgeBaseFormatError(f"{path}: no such knowledge-base file")
     entities = []
-    with path.open(encoding="utf-8") as handle:
+    with Utf8Lines(path, KnowledgeBaseFormatError) as handle:
         for line_number, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
             if not line.strip():
@@ -278,7 +280,7 @@ def read_name_type_file(path: str | Path) -> list[Entity]:
 
 
 def _rrf_rows(path: Path, min_fields: int) -> Iterator[tuple[int, list[str]]]:
-    with path.open(encoding="utf-8") as handle:
+    with Utf8Lines(path, KnowledgeBaseFormatError) as handle:
         for line_number, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
             if not line:
