@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoTokenizer, HfArgumentParser
 
 from vaner.corpora import parse_corpus_argument
 from vaner.evaluation import predict_sentence_tags, score_by_corpus
+from vaner.export import check_model_path
 from vaner.features import sentences_to_dataset
 
 logger = logging.getLogger("evaluate_vaner")
@@ -77,6 +78,7 @@ def load_model(args: EvaluationArguments):
     from configuration_vaner import VanerConfig
     from modeling_vaner import VanerForTokenClassification
 
+    check_model_path(args.model_name_or_path)
     AutoConfig.register(VanerConfig.model_type, VanerConfig, exist_ok=True)  # AutoTokenizer reads the config
     dtype = DTYPES[args.dtype]
     trust = {"trust_remote_code": args.trust_remote_code}

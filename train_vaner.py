@@ -47,7 +47,7 @@ from vaner.evaluation import (
     score_by_corpus,
     trainer_metrics,
 )
-from vaner.export import push_folder, save_adapter_folder, save_full_folder, write_model_card
+from vaner.export import check_model_path, push_folder, save_adapter_folder, save_full_folder, write_model_card
 from vaner.features import MODEL_INPUT_COLUMNS, VanerDataCollator, tokenize_dataset
 
 logger = logging.getLogger("train_vaner")
@@ -436,6 +436,10 @@ def main(argv: list[str] | None = None) -> dict:
     if model_args.load_in_4bit and not torch.cuda.is_available():
         raise SystemExit("--load_in_4bit needs a CUDA GPU (bitsandbytes NF4); on CPU train without it.")
     check_output_dir(training_args)
+    try:
+        check_model_path(model_args.model_name_or_path)
+    except FileNotFoundError as error:
+        raise SystemExit(f"--model_name_or_path {error}") from None
     resume = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
 
     mixture = load_mixture(data_args, training_args.seed)

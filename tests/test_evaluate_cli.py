@@ -62,3 +62,10 @@ def test_model_folder_code_runs_only_with_trust_remote_code(tiny_vaner_dir, toy_
     assert not (folder / "CODE_RAN").exists()
     evaluate_vaner.main([*arguments, "--trust_remote_code"])
     assert (folder / "CODE_RAN").exists()
+
+
+def test_missing_model_folder_is_named(toy_corpus, tmp_path):
+    missing = tmp_path / "no" / "such" / "model"
+    with pytest.raises(FileNotFoundError, match=f"{missing}: no such model folder"):
+        evaluate_vaner.main(["--model_name_or_path", str(missing), "--corpora", f"toy:Disease={toy_corpus}",
+                             "--output_dir", str(tmp_path / "results"), "--no_progress"])

@@ -187,3 +187,16 @@ def test_unknown_input_encoding_is_a_clear_error(tiny_vaner_dir, inputs, capsys)
     with pytest.raises(SystemExit):
         run(["--model_name_or_path", tiny_vaner_dir, "--input", inputs, "--encoding", "utf-42"])
     assert "unknown encoding" in capsys.readouterr().err
+
+
+def test_missing_model_folder_is_named(inputs, tmp_path, capsys, monkeypatch):
+    for missing in (tmp_path / "no" / "such" / "model", "outputs-of-nothing/../no-model-here"):
+        with pytest.raises(SystemExit):
+            run(["--model_name_or_path", missing, "--input", inputs])
+        error = capsys.readouterr().err
+        assert f"{missing}: no such model folder" in error and "Repo id" not in error
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs").mkdir()
+    with pytest.raises(SystemExit):  # a valid Hub id in form, but under a folder that exists here: a local path
+        run(["--model_name_or_path", "outputs/vaner-ncbi", "--input", inputs])
+    assert "outputs/vaner-ncbi: no such model folder" in capsys.readouterr().err

@@ -298,3 +298,9 @@ def test_a_corrupt_checkpoint_is_named_and_the_previous_intact_one_resumed(llama
     truncate(run_dir / "checkpoint-2" / "rng_state.pth")
     with pytest.raises(SystemExit, match=r"checkpoint-2/rng_state\.pth"):
         train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, run_dir, *common, "--resume_from_checkpoint", "latest"))
+
+
+def test_missing_model_folder_is_named(toy_mixture_dir, tmp_path):
+    missing = tmp_path / "no" / "such" / "backbone"
+    with pytest.raises(SystemExit, match=f"{missing}: no such model folder"):
+        train_vaner.main(train_arguments(missing, toy_mixture_dir, tmp_path / "model", "--max_steps", "1"))

@@ -754,6 +754,9 @@ def load_model(
     own; the model classes when this project's are not importable) runs only with `trust_remote_code`."""
     from transformers import AutoTokenizer
 
+    from .export import check_model_path
+
+    check_model_path(model_name_or_path)
     from_pretrained_kwargs["trust_remote_code"] = trust_remote_code
     tokenizer_kwargs = {"trust_remote_code": trust_remote_code}
     try:  # the project's own classes (run from the project root): no remote code to trust

@@ -51,6 +51,19 @@ def hub_id(name: str | None) -> str | None:
     return name
 
 
+def check_model_path(model_name_or_path: str | Path) -> None:
+    """FileNotFoundError naming a model folder that does not exist, where transformers would report a malformed
+    Hub id or a failed download: the name is not a folder here and is a path (absolute, ./, ../, ~, under a
+    folder that exists here) or not of the Hub's form 'name' / 'namespace/name'."""
+    name = str(model_name_or_path)
+    path = Path(name).expanduser()
+    if path.exists():
+        return
+    looks_local = name.startswith((".", "~")) or path.is_absolute() or (path.parent != Path(".") and path.parent.is_dir())
+    if looks_local or hub_id(name) is None:
+        raise FileNotFoundError(f"{name}: no such model folder (and not a Hub id of the form name or namespace/name)")
+
+
 def write_model_card(folder: str | Path, *, repo_id: str, results: list[dict], **fields) -> ModelCard:
     """README.md with YAML metadata (base model, datasets, model-index of the measured F1 per corpus).
 
