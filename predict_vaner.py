@@ -117,8 +117,13 @@ def parser() -> HfArgumentParser:
 
 
 def _report_errors(annotated: Iterable, counts: dict) -> Iterator:
+    seen_ids = set()
     for document in annotated:
         counts["documents"] += 1
+        if document.document_id in seen_ids:
+            counts["duplicates"] += 1
+            counts.setdefault("first_duplicate", document.document_id)
+        seen_ids.add(document.document_id)
         counts["entities"] += len(document.entities)
         if document.error:
             counts["errors"] += 1
@@ -162,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         arguments.error(str(error))
     logger.info("model %s: %s, %s on %s; types %s", model_args.model_name_or_path, type(model).__name__,
                 next(model.parameters()).dtype, next(model.parameters()).device, ", ".join(annotator.entity_types))
-    counts = {"documents": 0, "entities": 0, "errors": 0}
+    counts = {"documents": 0, "entities": 0, "errors": 0, "duplicates": 0}
     documents = read_documents(data_args.input, data_args.input_format, data_args.encoding)
     annotated = _report_errors(annotator.annotate_documents(documents, progress=annotation_args.progress), counts)
     write_documents(annotated, data_args.output, output_format, annotator.entity_types,
@@ -171,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("%d documents, %d entities written to %s (%s)%s", counts["documents"], counts["entities"],
                 data_args.output, output_format,
                 f"; {counts['errors']} documents could not be read (see the warnings)" if counts["errors"] else "")
+    if counts["duplicates"]:
+        logger.warning("%d documents have the id of an earlier document (first: %r): their output records share ids",
+                       counts["duplicates"], counts["first_duplicate"])
     return 0
 
 

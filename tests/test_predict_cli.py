@@ -200,3 +200,13 @@ def test_missing_model_folder_is_named(inputs, tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit):  # a valid Hub id in form, but under a folder that exists here: a local path
         run(["--model_name_or_path", "outputs/vaner-ncbi", "--input", inputs])
     assert "outputs/vaner-ncbi: no such model folder" in capsys.readouterr().err
+
+
+def test_duplicate_document_ids_are_counted_in_one_warning(tiny_vaner_dir, tmp_path, caplog):
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(f'{{"id": "{name}", "text": "BRCA1 mice."}}\n' for name in "aabcab"), encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    assert run(["--model_name_or_path", tiny_vaner_dir, "--input", data, "--output", output]) == 0
+    assert len(output.read_text(encoding="utf-8").splitlines()) == 6
+    warnings = [record.getMessage() for record in caplog.records if "id of an earlier document" in record.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("3 documents have the id of an earlier document (first: 'a')")
