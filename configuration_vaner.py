@@ -39,8 +39,8 @@ class VanerConfig(LlamaConfig):
     known_entity_types: list[str] | None = None
     # Dataset (corpus) names that instructions may name, e.g. "NCBI-disease": those seen in training.
     dataset_names: list[str] | None = None
-    # The dataset named in the instruction at inference. None (default) uses the instruction without a
-    # dataset name: the form of DBR samples, which adapts to unseen corpora (VANER_adapt in the paper).
+    # The dataset named in the instruction at inference, one of `dataset_names` (any case). None (default) uses
+    # the instruction without a dataset name: the form of DBR samples, which adapts to unseen corpora (VANER_adapt).
     dataset_name: str | None = None
     # Instruction placed before the sentence, with a dataset name (str.format fields: entity_type, dataset).
     instruction_template: str = "If any {entity_type} entity is mentioned in the {dataset} input, extract it. ##input: "
@@ -73,6 +73,7 @@ class VanerConfig(LlamaConfig):
         if self.instruction_token_ids is None:
             self.instruction_token_ids = {}
         self.check_entity_types()
+        self.check_dataset_name()
         kwargs.pop("num_labels", None)
         self.id2label = dict(enumerate(typed_labels(self.entity_types)))
         self.label2id = {label: index for index, label in self.id2label.items()}
@@ -89,6 +90,19 @@ class VanerConfig(LlamaConfig):
             )
         if not self.entity_types:
             raise ValueError(f"entity_types is empty: choose from {self.known_entity_types}.")
+
+    def check_dataset_name(self):
+        """Raise a clear error for a dataset name the model was not trained with (a typo would silently change
+        the instruction); a known one, in any case, takes the model's spelling."""
+        if self.dataset_name is None:
+            return
+        spelled = {name.lower(): name for name in self.dataset_names or []}.get(str(self.dataset_name).lower())
+        if spelled is None:
+            raise ValueError(
+                f"Unknown dataset name {self.dataset_name!r}: this model was trained with {self.dataset_names} "
+                "(dataset_name=None asks without a dataset name)."
+            )
+        self.dataset_name = spelled
 
     def instruction(self, entity_type, dataset=None):
         """The instruction text asking for `entity_type`, naming `dataset` when given."""

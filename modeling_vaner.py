@@ -107,6 +107,7 @@ class VanerForTokenClassification(VanerPreTrainedModel):
     def __init__(self, config: VanerConfig):
         super().__init__(config)
         config.check_entity_types()
+        config.check_dataset_name()
         config.id2label = dict(enumerate(typed_labels(config.entity_types)))
         config.label2id = {label: index for index, label in config.id2label.items()}
         self.model = VanerModel(config)

@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         model, tokenizer = load_model(model_args.model_name_or_path, model_args.entity_types, model_args.dataset_name,
                                       model_args.dtype, model_args.device, model_args.trust_remote_code, **extra)
         annotator = DocumentAnnotator(
-            model, tokenizer, entity_types=model_args.entity_types, dataset_name=model_args.dataset_name,
+            model, tokenizer, entity_types=model_args.entity_types,
+            dataset_name=None if model_args.dataset_name is None else model.config.dataset_name,  # the model's spelling
             tokenization=annotation_args.tokenization, max_length=annotation_args.max_length,
             stride=annotation_args.stride, batch_size=annotation_args.batch_size, overlaps=annotation_args.overlaps,
             line_breaks=annotation_args.line_breaks,

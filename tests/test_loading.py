@@ -73,7 +73,8 @@ def _env():
 
 def test_load_time_choice_of_types_and_dataset(tiny_vaner_dir, tokenizer):
     model = AutoModelForTokenClassification.from_pretrained(
-        tiny_vaner_dir, trust_remote_code=True, entity_types=["Gene"], dataset_name="BC2GM"
+        tiny_vaner_dir, trust_remote_code=True, entity_types=["Gene"], dataset_names=["NCBI-disease", "BC5CDR-chem", "BC2GM"],
+        dataset_name="BC2GM",
     )
     assert model.config.id2label == {0: "O", 1: "B-Gene", 2: "I-Gene"}
     # "BC2GM" was not among the saved instructions: it was tokenized with the folder's tokenizer.
@@ -96,6 +97,19 @@ def test_loading_trusts_the_folder_code_no_more_than_the_caller(tiny_vaner_dir, 
     assert not (folder / "CODE_RAN").exists()
     AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True)
     assert (folder / "CODE_RAN").exists()
+
+
+def test_a_dataset_name_the_model_was_not_trained_with_is_an_error(tiny_vaner_dir, tokenizer):
+    known = r"\['NCBI-disease', 'BC5CDR-chem'\]"
+    with pytest.raises(ValueError, match=rf"Unknown dataset name 'NCBI-disaese'.*{known}"):
+        VanerForTokenClassification.from_pretrained(tiny_vaner_dir, dataset_name="NCBI-disaese")
+    with pytest.raises(ValueError, match=rf"Unknown dataset name 'NCBI-disaese'.*{known}"):
+        AutoModelForTokenClassification.from_pretrained(tiny_vaner_dir, trust_remote_code=True, dataset_name="NCBI-disaese")
+    with pytest.raises(ValueError, match="Unknown dataset name 'BC2GM'"):
+        tiny_vaner(tokenizer, dataset_name="BC2GM")
+    model = VanerForTokenClassification.from_pretrained(tiny_vaner_dir, dataset_name="ncbi-disease")
+    assert model.config.dataset_name == "NCBI-disease"  # the model's spelling, so its trained instruction
+    assert VanerForTokenClassification.from_pretrained(tiny_vaner_dir, dataset_name=None).config.dataset_name is None
 
 
 def test_unknown_type_at_load_time_lists_the_known_ones(tiny_vaner_dir):
