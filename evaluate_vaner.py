@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoTokenizer, HfArgumentParser
 
+from vaner import DEFAULT_MODEL
 from vaner.corpora import parse_corpus_argument
 from vaner.evaluation import predict_sentence_tags, score_by_corpus
 from vaner.export import check_model_path
@@ -31,15 +32,17 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 @dataclass
 class EvaluationArguments:
-    model_name_or_path: str = field(
-        metadata={"help": "A VANER folder or Hub repo id (full or adapter-only), or a backbone folder with --gguf_file."}
-    )
     corpora: list[str] = field(
         metadata={
             "help": "Corpora as name=path, path being a corpus file or a folder of split files "
             "(train.tsv, devel.tsv, test.tsv). Registered names: ncbi-disease, bc5cdr-disease, bc5cdr-chem, "
             "bc2gm, jnlpba, bc4chemd, linnaeus, s800. A new corpus: name:EntityType=path."
         }
+    )
+    model_name_or_path: str = field(
+        default=DEFAULT_MODEL,
+        metadata={"help": "A VANER folder or Hub repo id (full or adapter-only), or a backbone folder with --gguf_file. "
+                          "Default: the shipped four-type model."},
     )
     split: str = field(default="test", metadata={"help": "Split file read from corpus folders: train, devel or test."})
     output_dir: str = field(default="evaluation", metadata={"help": "Folder for results.md, results.json, results.png."})

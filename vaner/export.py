@@ -31,6 +31,29 @@ def save_adapter_folder(peft_model, tokenizer, folder: str | Path) -> Path:
     return folder
 
 
+def copy_adapter_folder(source: str | Path, target: str | Path, dtype: str = "bfloat16", overwrite: bool = False) -> Path:
+    """A copy of an adapter-only folder without training checkpoints, its adapter (LoRA and head) stored
+    in `dtype`: how the default model ships in the repository at half the size of float32."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    source, target = Path(source), Path(target)
+    weights = source / ADAPTER_SUBFOLDER / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{source} is not an adapter-only VANER folder: {weights} is missing")
+    if target.exists():
+        if not overwrite:
+            raise FileExistsError(f"{target} exists: pass overwrite=True (--overwrite) to replace it")
+        shutil.rmtree(target)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("checkpoint-*", "runs", "*.log", "training_args.bin",
+                                                                   "trainer_state.json", "all_results.json"))
+    tensors = {name: tensor.to(getattr(torch, dtype)) for name, tensor in load_file(str(weights)).items()}
+    save_file(tensors, str(target / ADAPTER_SUBFOLDER / "adapter_model.safetensors"), metadata={"format": "pt"})
+    return target
+
+
 def save_full_folder(model, tokenizer, folder: str | Path) -> Path:
     """A VANER folder with all weights (merged adapter or full fine-tuning)."""
     folder = Path(folder)
@@ -107,3 +130,16 @@ def push_folder(folder: str | Path, repo_id: str, token: str | None = None, priv
     commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), ignore_patterns=NOT_UPLOADED,
                                commit_message="Upload VANER model")
     return commit.commit_url if hasattr(commit, "commit_url") else str(commit)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Copy an adapter-only VANER folder without its checkpoints, the "
+                                                 "adapter in a smaller dtype (python -m vaner.export SOURCE TARGET).")
+    parser.add_argument("source")
+    parser.add_argument("target")
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    parser.add_argument("--overwrite", action="store_true", help="replace TARGET if it exists")
+    arguments = parser.parse_args()
+    print(copy_adapter_folder(arguments.source, arguments.target, arguments.dtype, arguments.overwrite))
