@@ -8,6 +8,15 @@ from transformers import LlamaConfig
 
 DEFAULT_ENTITY_TYPES = ["Disease", "Chemical", "Gene", "Species"]
 IOB_LABELS = ["O", "B", "I"]
+# Saved in every VANER config: `pipeline("token-classification", model=<folder>, trust_remote_code=True)` runs
+# the folder's pipeline_vaner.py (whole words, exact offsets, any length) instead of the stock pipeline.
+CUSTOM_PIPELINES = {
+    "token-classification": {
+        "impl": "pipeline_vaner.VanerTokenClassificationPipeline",
+        "pt": ["AutoModelForTokenClassification"],
+        "type": "text",
+    }
+}
 
 
 def typed_labels(entity_types):
@@ -80,6 +89,8 @@ class VanerConfig(LlamaConfig):
         self.check_entity_types()
         self.check_dataset_name()
         kwargs.pop("num_labels", None)
+        if not kwargs.get("custom_pipelines"):
+            kwargs["custom_pipelines"] = default_custom_pipelines()
         self.id2label = dict(enumerate(typed_labels(self.entity_types)))
         self.label2id = {label: index for index, label in self.id2label.items()}
         super().__post_init__(**kwargs)
@@ -114,6 +125,11 @@ class VanerConfig(LlamaConfig):
         if dataset is None:
             return self.instruction_template_without_dataset.format(entity_type=entity_type)
         return self.instruction_template.format(entity_type=entity_type, dataset=dataset)
+
+
+def default_custom_pipelines() -> dict:
+    """A fresh copy of `CUSTOM_PIPELINES` (transformers rewrites the entry it reads in place)."""
+    return {task: {**info, "pt": list(info["pt"])} for task, info in CUSTOM_PIPELINES.items()}
 
 
 __all__ = ["VanerConfig", "typed_labels"]

@@ -1,7 +1,7 @@
 """VANER: a Llama-family decoder read bidirectionally, tagging entities of the type an instruction asks for.
 
 Self-contained (torch and transformers only): the Hugging Face Hub serves this file as remote code,
-for `AutoModelForTokenClassification` and `pipeline("token-classification")`.
+for `AutoModelForTokenClassification`; pipeline_vaner.py serves `pipeline("token-classification")`.
 """
 
 import importlib.util
@@ -15,10 +15,14 @@ from transformers.masking_utils import create_bidirectional_mask, create_causal_
 from transformers.modeling_outputs import BaseModelOutputWithPast, TokenClassifierOutput
 from transformers.utils import cached_file, logging
 
+# pipeline_vaner serves `pipeline("token-classification")` (config.custom_pipelines); importing it here makes
+# `save_pretrained` (custom_object_save) copy it into every saved folder beside this file.
 try:  # as remote code (a package built by transformers)
     from .configuration_vaner import VanerConfig, typed_labels
+    from .pipeline_vaner import VanerTokenClassificationPipeline  # noqa: F401
 except ImportError:  # imported from the project root
     from configuration_vaner import VanerConfig, typed_labels
+    from pipeline_vaner import VanerTokenClassificationPipeline  # noqa: F401
 
 logger = logging.get_logger(__name__)
 

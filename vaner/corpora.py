@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline_vaner import tokenize_with_offsets  # the one word tokenizer: corpora, training and annotation
+
 logger = logging.getLogger(__name__)
 
 IOB_TAGS = ("O", "B", "I")
@@ -398,23 +400,7 @@ class DocumentSentence:
 
 # Words are runs of letters/digits (Greek letters included); every other non-space character is a
 # token of its own, as in the MTL-Bioinformatics-2016 tokenization ("IL-2" -> "IL", "-", "2").
-_TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
 _SENTENCE_END_TOKENS = frozenset(".!?")
-
-
-def tokenize_with_offsets(text: str, boundaries: Iterable[int] = ()) -> list[tuple[str, int, int]]:
-    """(token, start, end) for the tokens of `text`; a token is also cut at every offset in `boundaries`
-    so that each annotation covers whole tokens."""
-    cut_points = sorted(set(boundaries))
-    tokens = []
-    for match in _TOKEN_PATTERN.finditer(text):
-        start, end = match.span()
-        for cut in cut_points:
-            if start < cut < end:
-                tokens.append((text[start:cut], start, cut))
-                start = cut
-        tokens.append((text[start:end], start, end))
-    return tokens
 
 
 def document_to_sentences(document: PubTatorDocument) -> list[DocumentSentence]:
