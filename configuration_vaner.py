@@ -89,8 +89,6 @@ class VanerConfig(LlamaConfig):
         self.check_entity_types()
         self.check_dataset_name()
         kwargs.pop("num_labels", None)
-        if not kwargs.get("custom_pipelines"):
-            kwargs["custom_pipelines"] = default_custom_pipelines()
         self.id2label = dict(enumerate(typed_labels(self.entity_types)))
         self.label2id = {label: index for index, label in self.id2label.items()}
         super().__post_init__(**kwargs)
@@ -119,6 +117,14 @@ class VanerConfig(LlamaConfig):
                 "(dataset_name=None asks without a dataset name)."
             )
         self.dataset_name = spelled
+
+    def to_dict(self):
+        """The config as saved: a config without a `custom_pipelines` entry gains VANER's (added on saving, not
+        on loading, so that a folder saved before pipeline_vaner.py existed keeps the stock pipeline)."""
+        output = super().to_dict()
+        if not output.get("custom_pipelines"):
+            output["custom_pipelines"] = default_custom_pipelines()
+        return output
 
     def instruction(self, entity_type, dataset=None):
         """The instruction text asking for `entity_type`, naming `dataset` when given."""

@@ -18,7 +18,7 @@ import predict_vaner
 from vaner import DEFAULT_MODEL
 from vaner.corpora import read_iob_file
 from vaner.documents import DocumentAnnotator, load_model
-from vaner.export import save_adapter_folder
+from vaner.export import refresh_remote_code, save_adapter_folder
 
 PROJECT = Path(__file__).resolve().parents[1]
 # Greek letters, NBSP, a double space, CRLF, an emoji, full-width letters and digits, a zero-width space.
@@ -77,6 +77,25 @@ def test_every_saved_folder_serves_the_vaner_pipeline(tiny_vaner_dir, llama_dir,
     # Saving the pipeline's model again (transformers rewrites the config entry it read in place).
     ner.save_pretrained(tmp_path / "again")
     assert type(ner_of(tmp_path / "again")).__name__ == "VanerTokenClassificationPipeline"
+
+
+def test_a_folder_saved_before_the_pipeline_existed_is_refreshed(tiny_vaner_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "old"
+    shutil.copytree(tiny_vaner_dir, folder)
+    (folder / "pipeline_vaner.py").unlink()
+    modeling = (folder / "modeling_vaner.py").read_text()  # as it was before: without the pipeline's import
+    (folder / "modeling_vaner.py").write_text("".join(
+        line for line in modeling.splitlines(keepends=True) if "pipeline_vaner import" not in line))
+    config = json.loads((folder / "config.json").read_text())
+    del config["custom_pipelines"]
+    (folder / "config.json").write_text(json.dumps(config))
+    assert type(ner_of(folder)).__name__ == "TokenClassificationPipeline"  # the stock one: fragments
+    refresh_remote_code(folder)
+    refreshed = json.loads((folder / "config.json").read_text())
+    assert {key: value for key, value in refreshed.items() if key != "custom_pipelines"} == config
+    assert type(ner_of(folder)).__name__ == "VanerTokenClassificationPipeline"
 
 
 # --------------------------------------------------------------------------------------------

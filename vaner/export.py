@@ -49,9 +49,39 @@ def copy_adapter_folder(source: str | Path, target: str | Path, dtype: str = "bf
         shutil.rmtree(target)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("checkpoint-*", "runs", "*.log", "training_args.bin",
                                                                    "trainer_state.json", "all_results.json"))
+    refresh_remote_code(target)  # the copy serves this checkout's code, e.g. a pipeline newer than the model
     tensors = {name: tensor.to(getattr(torch, dtype)) for name, tensor in load_file(str(weights)).items()}
     save_file(tensors, str(target / ADAPTER_SUBFOLDER / "adapter_model.safetensors"), metadata={"format": "pt"})
     return target
+
+
+# The files the Hub serves as remote code: every VANER folder carries them (custom_object_save copies them).
+REMOTE_CODE_FILES = ("configuration_vaner.py", "modeling_vaner.py", "pipeline_vaner.py")
+
+
+def refresh_remote_code(folder: str | Path) -> Path:
+    """Give a saved VANER folder the project's current remote code: the three .py files are copied in and
+    config.json gains the `auto_map` and `custom_pipelines` entries (everything else in it is kept). A folder
+    saved before pipeline_vaner.py existed gets the stock token-classification pipeline (sub-word fragments)
+    until this is run on it."""
+    import json
+    import shutil
+
+    from configuration_vaner import default_custom_pipelines
+
+    folder = Path(folder)
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{folder} is not a VANER folder: {config_file} is missing")
+    project = Path(__file__).resolve().parents[1]
+    for name in REMOTE_CODE_FILES:
+        shutil.copyfile(project / name, folder / name)
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config.setdefault("auto_map", {}).update({"AutoConfig": "configuration_vaner.VanerConfig",
+                                              "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"})
+    config["custom_pipelines"] = default_custom_pipelines()
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return folder
 
 
 def save_full_folder(model, tokenizer, folder: str | Path) -> Path:
