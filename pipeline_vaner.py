@@ -856,7 +856,7 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
         super().__init__(*args, **kwargs)
         if not getattr(self.tokenizer, "is_fast", False):
             raise ValueError("VANER's pipeline needs a fast tokenizer: character offsets come from it")
-        if dtype is None or dtype == "auto":
+        if (dtype is None or dtype == "auto") and getattr(self.model, "hf_device_map", None) is None:
             chosen = choose_dtype("auto", self.model.device)
             if self.model.dtype != chosen:
                 self.model.to(dtype=chosen)
