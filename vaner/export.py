@@ -24,6 +24,8 @@ def save_adapter_folder(peft_model, tokenizer, folder: str | Path) -> Path:
     model = peft_model.get_base_model()
     if not model.config.base_model_name_or_path:
         raise ValueError("The model's config names no backbone (base_model_name_or_path): the folder could not be loaded.")
+    for adapter_config in peft_model.peft_config.values():  # the backbone the config names, not a local path
+        adapter_config.base_model_name_or_path = model.config.base_model_name_or_path
     peft_model.save_pretrained(folder / ADAPTER_SUBFOLDER)
     custom_object_save(model, folder, config=model.config)  # copies the .py files and sets config.auto_map
     model.config.save_pretrained(folder)
@@ -34,6 +36,7 @@ def save_adapter_folder(peft_model, tokenizer, folder: str | Path) -> Path:
 def copy_adapter_folder(source: str | Path, target: str | Path, dtype: str = "bfloat16", overwrite: bool = False) -> Path:
     """A copy of an adapter-only folder without training checkpoints, its adapter (LoRA and head) stored
     in `dtype`: how the default model ships in the repository at half the size of float32."""
+    import json
     import shutil
 
     import torch
@@ -50,6 +53,11 @@ def copy_adapter_folder(source: str | Path, target: str | Path, dtype: str = "bf
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("checkpoint-*", "runs", "*.log", "training_args.bin",
                                                                    "trainer_state.json", "all_results.json"))
     refresh_remote_code(target)  # the copy serves this checkout's code, e.g. a pipeline newer than the model
+    (target / ADAPTER_SUBFOLDER / "README.md").unlink(missing_ok=True)  # PEFT's blank card; the folder's README is the card
+    adapter_config_file = target / ADAPTER_SUBFOLDER / "adapter_config.json"
+    adapter_config = json.loads(adapter_config_file.read_text(encoding="utf-8"))
+    adapter_config["base_model_name_or_path"] = json.loads((target / "config.json").read_text())["base_model_name_or_path"]
+    adapter_config_file.write_text(json.dumps(adapter_config, indent=2) + "\n", encoding="utf-8")
     tensors = {name: tensor.to(getattr(torch, dtype)) for name, tensor in load_file(str(weights)).items()}
     save_file(tensors, str(target / ADAPTER_SUBFOLDER / "adapter_model.safetensors"), metadata={"format": "pt"})
     return target
