@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
@@ -36,9 +38,6 @@ def save_adapter_folder(peft_model, tokenizer, folder: str | Path) -> Path:
 def copy_adapter_folder(source: str | Path, target: str | Path, dtype: str = "bfloat16", overwrite: bool = False) -> Path:
     """A copy of an adapter-only folder without training checkpoints, its adapter (LoRA and head) stored
     in `dtype`: how the default model ships in the repository at half the size of float32."""
-    import json
-    import shutil
-
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -72,9 +71,6 @@ def refresh_remote_code(folder: str | Path) -> Path:
     config.json gains the `auto_map` and `custom_pipelines` entries (everything else in it is kept). A folder
     saved before pipeline_vaner.py existed gets the stock token-classification pipeline (sub-word fragments)
     until this is run on it."""
-    import json
-    import shutil
-
     from configuration_vaner import default_custom_pipelines
 
     folder = Path(folder)
