@@ -284,6 +284,19 @@ def first_rows_per_corpus(dataset, limit: int | None):
     return dataset.select(keep)
 
 
+def qlora_quantization_config():
+    """NF4 with double quantization and bf16 compute (the QLoRA recipe) for every linear layer but the head."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_use_double_quant=True,
+        # the head is trained in full (modules_to_save), so it stays unquantized; transformers' default skip list
+        # misses it (it names the last parameter, "classifier.bias", not the module) and peft then fails on it
+        llm_int8_skip_modules=["classifier"],
+    )
+
+
 def build_model(model_args: ModelArguments, entity_types, dataset_names, tokenizer):
     kwargs = {"entity_types": entity_types, "dataset_names": dataset_names, "bidirectional": model_args.bidirectional}
     for name in ("num_hidden_layers", "attn_implementation", "instruction_template", "instruction_template_without_dataset"):
@@ -292,12 +305,7 @@ def build_model(model_args: ModelArguments, entity_types, dataset_names, tokeniz
     if model_args.load_in_4bit:
         if not torch.cuda.is_available():
             raise ValueError("--load_in_4bit needs a CUDA GPU (bitsandbytes NF4); on CPU train without it.")
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
-            bnb_4bit_use_double_quant=True,
-        )
+        kwargs["quantization_config"] = qlora_quantization_config()
         kwargs["dtype"] = torch.bfloat16
     model = VanerForTokenClassification.from_pretrained(
         model_args.model_name_or_path, gguf_file=model_args.gguf_file,

@@ -16,6 +16,13 @@ term (its backward has two products per forward product). Frozen weights get no 
 
     python bench/bench_training.py --dataset_name_or_path outputs/mixture-dbr            # today vs new
     python bench/bench_training.py --dataset_name_or_path outputs/mixture-dbr --configs today bf16 dropout0 layers16
+
+On a CUDA GPU, `--llama7b` times the paper's setting instead: a Llama-2-7B-shaped VANER (random weights,
+which speed and memory do not depend on; the paper's instructions; LoRA r16 on every linear layer) at batch
+8 x 128 tokens, as 4-bit QLoRA (NF4, bf16 compute) and as bf16 LoRA, each built by train_vaner.build_model.
+It prints tokens/s, the FLOP rate against the bf16 matmul peak measured in the same run, and peak GPU memory:
+
+    python bench/bench_training.py --llama7b --output_json outputs/bench-training-llama7b.json
 """
 
 from __future__ import annotations
@@ -131,9 +138,127 @@ def run_config(name, folder, tokenizer, batches_for, warmup: int, steps: int) ->
     }
 
 
+# Llama-2-7B's shape (its config.json on the Hub), except the vocabulary: SmolLM2's tokenizer (49,152 ids,
+# the one at hand offline) tokenizes the instructions, so the embedding matrix has its size (+70 M
+# parameters that take no part in the matmul work).
+LLAMA2_7B = {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
+             "num_key_value_heads": 32, "vocab_size": 49152, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5}
+
+
+def random_llama7b_folder(folder: Path) -> Path:
+    """A Llama-2-7B-shaped causal LM with random bf16 weights, saved once so that train_vaner.build_model
+    loads it (and quantizes it for QLoRA) exactly as it loads a real backbone."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    if not (folder / "config.json").exists():
+        torch.set_default_dtype(torch.bfloat16)
+        with torch.device("cuda"):
+            model = LlamaForCausalLM(LlamaConfig(**LLAMA2_7B))
+        torch.set_default_dtype(torch.float32)
+        model.save_pretrained(folder)
+        del model
+        torch.cuda.empty_cache()
+    return folder
+
+
+def run_llama7b(name: str, folder: Path, tokenizer, warmup: int, steps: int, batch_size: int, row_tokens: int) -> dict:
+    """forward + backward + AdamW of a 7B-shaped VANER on random rows of `row_tokens` tokens (instruction
+    included); FLOPs counted as in run_config, from the backbone's linear layers and attention."""
+    import train_vaner
+
+    model_args = train_vaner.ModelArguments(model_name_or_path=str(folder), load_in_4bit=name == "qlora_4bit")
+    torch.cuda.reset_peak_memory_stats()
+    torch.manual_seed(0)
+    if name == "bf16_lora":
+        torch.set_default_dtype(torch.bfloat16)  # build_model loads in bf16 for 4-bit; here the weights are bf16 too
+    model = train_vaner.build_model(model_args, ["Disease"], ["NCBI-disease"], tokenizer)
+    torch.set_default_dtype(torch.float32)
+    model.to("cuda").train()
+    instruction = model.config.instruction_token_ids[model.config.instruction("Disease", "NCBI-disease")]
+    if max(instruction) >= LLAMA2_7B["vocab_size"]:
+        raise SystemExit("the instruction's token ids exceed the backbone's vocabulary")
+    sentence_tokens = row_tokens - len(instruction)
+    generator = torch.Generator().manual_seed(0)
+    batches = [{"input_ids": torch.randint(0, LLAMA2_7B["vocab_size"], (batch_size, sentence_tokens), generator=generator),
+                "attention_mask": torch.ones(batch_size, sentence_tokens, dtype=torch.long),
+                "labels": torch.randint(0, 3, (batch_size, sentence_tokens), generator=generator),
+                "entity_type_ids": torch.zeros(batch_size, dtype=torch.long),
+                "dataset_ids": torch.zeros(batch_size, dtype=torch.long)} for _ in range(warmup + steps)]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=2e-4)
+    backbone_linear = LLAMA2_7B["num_hidden_layers"] * (4 * LLAMA2_7B["hidden_size"] ** 2
+                                                        + 3 * LLAMA2_7B["hidden_size"] * LLAMA2_7B["intermediate_size"])
+    lora = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)
+    trained = sum(p.numel() for p in trainable)
+    tokens = batch_size * row_tokens
+    attention = 4 * batch_size * row_tokens**2 * LLAMA2_7B["hidden_size"] * LLAMA2_7B["num_hidden_layers"]
+    forward = 2 * (backbone_linear + lora) * tokens + attention
+    flops_per_step = 2 * forward + 2 * trained * tokens + attention
+    for index, batch in enumerate(batches):
+        if index == warmup:
+            torch.cuda.synchronize()
+            started = time.perf_counter()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = model(**{key: value.to("cuda") for key, value in batch.items()}).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    torch.cuda.synchronize()
+    elapsed = time.perf_counter() - started
+    result = {"config": name, "s_per_step": elapsed / steps, "tokens_per_s": tokens * steps / elapsed,
+              "tflops": flops_per_step * steps / elapsed / 1e12, "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
+              "trained_parameters": trained, "batch": f"{batch_size} x {row_tokens}"}
+    del model, optimizer, batches
+    torch.cuda.empty_cache()
+    return result
+
+
+def gpu_matmul_rate(size: int = 8192, repeats: int = 10) -> float:
+    a = torch.randn(size, size, dtype=torch.bfloat16, device="cuda")
+    b = torch.randn(size, size, dtype=torch.bfloat16, device="cuda")
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    torch.cuda.synchronize()
+    return 2 * size**3 * repeats / (time.perf_counter() - started)
+
+
+def main_llama7b(args) -> None:
+    import tempfile
+
+    from transformers import PreTrainedTokenizerFast
+
+    if not torch.cuda.is_available():
+        raise SystemExit("--llama7b needs a CUDA GPU")
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(PROJECT / "vaner" / "default_model")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    peak = gpu_matmul_rate() / 1e12
+    print(f"{torch.cuda.get_device_name()}; bf16 matmul peak {peak:.0f} TFLOP/s (8192^3)", flush=True)
+    folder = random_llama7b_folder(Path(args.llama7b_dir or tempfile.mkdtemp(prefix="llama7b-")))
+    print("\n| config | batch | s/step | tokens/s | TFLOP/s | share of bf16 peak | peak GPU memory | trained parameters |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|", flush=True)
+    results = []
+    for name in ("qlora_4bit", "bf16_lora"):
+        r = run_llama7b(name, folder, tokenizer, args.warmup, args.steps, args.batch_size, 128)
+        r["peak_share"] = r["tflops"] / peak
+        results.append(r)
+        print(f"| {name} | {r['batch']} | {r['s_per_step']:.3f} | {r['tokens_per_s']:.0f} | {r['tflops']:.1f} | "
+              f"{100 * r['peak_share']:.0f} % | {r['peak_memory_gib']:.1f} GiB | {r['trained_parameters'] / 1e6:.1f} M |",
+              flush=True)
+    if args.output_json:
+        Path(args.output_json).write_text(json.dumps({"device": torch.cuda.get_device_name(), "peak_tflops": peak,
+                                                      "results": results}, indent=2))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset_name_or_path", required=True, help="training mixture of build_dbr_dataset.py")
+    parser.add_argument("--dataset_name_or_path", help="training mixture of build_dbr_dataset.py (CPU mode)")
+    parser.add_argument("--llama7b", action="store_true", help="GPU: a Llama-2-7B-shaped VANER, 4-bit QLoRA vs bf16 LoRA")
+    parser.add_argument("--llama7b_dir", default=None, help="where the random 7B backbone is saved (default: a temp folder)")
     parser.add_argument("--configs", nargs="+", default=["today", "new"], choices=list(CONFIGS))
     parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
@@ -141,6 +266,10 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--output_json", default=None)
     args = parser.parse_args(argv)
+    if args.llama7b:
+        return main_llama7b(args)
+    if not args.dataset_name_or_path:
+        parser.error("--dataset_name_or_path is required (or --llama7b on a GPU)")
 
     from transformers import AutoTokenizer
 

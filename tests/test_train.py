@@ -305,3 +305,16 @@ def test_missing_model_folder_is_named(toy_mixture_dir, tmp_path):
     missing = tmp_path / "no" / "such" / "backbone"
     with pytest.raises(SystemExit, match=f"{missing}: no such model folder"):
         train_vaner.main(train_arguments(missing, toy_mixture_dir, tmp_path / "model", "--max_steps", "1"))
+
+
+def test_4bit_config_leaves_the_trained_head_unquantized(llama_dir):
+    """The head is a modules_to_save copy trained in full: quantized, peft's forward asserts (seen on an H100)."""
+    from transformers.quantizers.base import HfQuantizer
+
+    from modeling_vaner import VanerForTokenClassification
+
+    model = VanerForTokenClassification.from_pretrained(str(llama_dir), entity_types=["Disease"])
+    config = train_vaner.qlora_quantization_config()
+    skipped = HfQuantizer.get_modules_to_not_convert(model, config.llm_int8_skip_modules, model._keep_in_fp32_modules)
+    assert "classifier" in skipped
+    assert config.load_in_4bit and config.bnb_4bit_quant_type == "nf4"
