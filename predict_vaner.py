@@ -144,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from vaner.documents import DocumentAnnotator, load_model
     from vaner.formats import (
-        check_output_is_not_an_input, expand_inputs, output_format_for, read_documents, write_documents,
+        check_output_is_not_an_input,
+        expand_inputs,
+        output_format_for,
+        read_documents,
+        write_documents,
     )
 
     if model_args.threads:
@@ -187,5 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console script (pyproject.toml [project.scripts]): exit status 0 on success."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -36,9 +36,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
-from transformers.trainer_pt_utils import LengthGroupedSampler  # noqa: E402
-
 from bench_inference import GGUF_FILE, FlopCounter, linear_parameters, matmul_rate  # noqa: E402
+from transformers.trainer_pt_utils import LengthGroupedSampler  # noqa: E402
 
 SHORT_INSTRUCTIONS = {"instruction_template": "{entity_type} in {dataset}: ",
                       "instruction_template_without_dataset": "{entity_type}: "}

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets import Dataset
 import yaml
+from datasets import Dataset
 from safetensors.torch import load_file
 from transformers import AutoModelForTokenClassification, Trainer, pipeline
 
@@ -199,11 +199,11 @@ def test_validation_scores_follow_each_sentence_to_its_corpus_under_group_by_len
 
 
 def test_metrics_refuse_rows_that_come_back_reordered():
+    from conftest import toy_sentences
     from transformers import EvalPrediction
 
     from vaner.evaluation import trainer_metrics
     from vaner.features import sentences_to_dataset
-    from conftest import toy_sentences
 
     sentences = sentences_to_dataset(toy_sentences(1))  # one sentence, labelled for Disease then Chemical
     rows = Dataset.from_dict({"sentence_index": [0, 1], "word_ids": [[-1, *range(10)]] * 2})

@@ -78,9 +78,10 @@ def load_model(
     from_pretrained_kwargs["trust_remote_code"] = trust_remote_code
     tokenizer_kwargs = {"trust_remote_code": trust_remote_code}
     try:  # the project's own classes (run from the project root): no remote code to trust
+        from transformers import AutoConfig
+
         from configuration_vaner import VanerConfig
         from modeling_vaner import VanerForTokenClassification as model_class
-        from transformers import AutoConfig
 
         # AutoTokenizer reads the folder's config; with the class registered it needs no remote code.
         AutoConfig.register(VanerConfig.model_type, VanerConfig, exist_ok=True)

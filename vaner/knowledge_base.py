@@ -29,7 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .corpora import (
-    ENTITY_TYPES, CorpusFormatError, Sentence, Utf8Lines, iob_spans, read_iob_file, tokenize_with_offsets,
+    ENTITY_TYPES,
+    CorpusFormatError,
+    Sentence,
+    Utf8Lines,
+    iob_spans,
+    read_iob_file,
+    tokenize_with_offsets,
 )
 
 logger = logging.getLogger(__name__)

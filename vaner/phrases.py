@@ -116,7 +116,7 @@ class PhraseMiner:
     min_count: int = 2
     counts: Counter = field(default_factory=Counter, repr=False)
 
-    def fit(self, sentences: Iterable[Sequence[str]]) -> "PhraseMiner":
+    def fit(self, sentences: Iterable[Sequence[str]]) -> PhraseMiner:
         """Count the multi-word candidates of a text (once per sentence) for the `min_count` filter."""
         for tokens in sentences:
             self.counts.update({" ".join(tokens[start:end]) for start, end in self.rule_spans(tokens) if end - start > 1})
