@@ -63,7 +63,9 @@ class EvaluationArguments:
         default=None, metadata={"help": "Override the backbone of an adapter-only folder (e.g. a local copy)."}
     )
     batch_size: int = field(default=32, metadata={"help": "Sentences per forward pass."})
-    max_length: int = field(default=128, metadata={"help": "Sentence tokens per window; longer sentences are split."})
+    max_length: int = field(default=128, metadata={"help": "Sentence sub-tokens per window; longer sentences are split."})
+    stride: int = field(default=32, metadata={"help": "Sub-tokens shared by consecutive windows (each word is tagged from "
+                                                     "its most central window, as predict_vaner.py does)."})
     max_sentences: int | None = field(default=None, metadata={"help": "Evaluate only the first N sentences per corpus."})
     device: str = field(default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "cpu, cuda, cuda:1, ..."})
     dtype: str = field(default="float32", metadata={"help": "Weights dtype: float32, bfloat16 or float16."})
@@ -122,7 +124,8 @@ def evaluate(args: EvaluationArguments) -> dict:
     for name, dataset in corpora.items():
         corpus_started = time.perf_counter()
         tags, split_count = predict_sentence_tags(
-            model, tokenizer, dataset, args.batch_size, args.max_length, args.use_dataset_name, args.progress
+            model, tokenizer, dataset, args.batch_size, args.max_length, args.use_dataset_name, args.progress,
+            args.stride,
         )
         seconds = time.perf_counter() - corpus_started
         scores = score_by_corpus(dataset, tags)["corpora"]
@@ -201,5 +204,10 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console script (pyproject.toml [project.scripts]): exit status 0 on success."""
     main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    cli()

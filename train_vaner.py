@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from datasets import DatasetDict, load_dataset, load_from_disk
 from transformers import (
-    AutoConfig,
     AttentionInterface,
+    AutoConfig,
     AutoTokenizer,
     EarlyStoppingCallback,
     HfArgumentParser,
@@ -162,7 +162,11 @@ class DataArguments:
         },
     )
     use_dbr: bool = field(default=True, metadata={"help": "Train on the DBR samples of the mixture too (--no_use_dbr drops them)."})
-    max_length: int = field(default=128, metadata={"help": "Sentence tokens per row; longer sentences are split into windows."})
+    max_length: int = field(default=128, metadata={"help": "Sentence sub-tokens per row; longer sentences are split into windows."})
+    stride: int = field(
+        default=32, metadata={"help": "Sub-tokens shared by consecutive windows of a long sentence; each word is trained "
+                                      "and scored in its most central window, as predict_vaner.py tags it."}
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training rows (after shuffling with --seed)."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep the first N validation sentences per corpus."})
     early_stopping_patience: int | None = field(
@@ -331,7 +335,8 @@ def build_model(model_args: ModelArguments, entity_types, dataset_names, tokeniz
 
 def tokenized(split, tokenizer, model_config, data_args):
     names = model_config.dataset_names if data_args.use_dataset_names else []
-    rows, split_count = tokenize_dataset(split, tokenizer, data_args.max_length, model_config.entity_types, names)
+    rows, split_count = tokenize_dataset(split, tokenizer, data_args.max_length, model_config.entity_types, names,
+                                         data_args.stride)
     if split_count:
         logger.info("%d sentences longer than %d tokens were split into windows", split_count, data_args.max_length)
     return rows
@@ -346,7 +351,8 @@ def final_scores(model, tokenizer, mixture, data_args, batch_size) -> list[dict]
             continue
         sentences = first_rows_per_corpus(mixture[split], data_args.max_eval_samples if split == "validation" else None)
         tags, _ = predict_sentence_tags(
-            model, tokenizer, sentences, batch_size, data_args.max_length, data_args.use_dataset_names
+            model, tokenizer, sentences, batch_size, data_args.max_length, data_args.use_dataset_names,
+            stride=data_args.stride,
         )
         for corpus, scores in score_by_corpus(sentences, tags)["corpora"].items():
             rows.append({"corpus": display_name(corpus), "split": split, **scores})
@@ -575,5 +581,10 @@ def main(argv: list[str] | None = None) -> dict:
     }
 
 
+def cli() -> None:
+    """The console script (pyproject.toml [project.scripts]): exit status 0 on success."""
+    main(sys.argv[1:])
+
+
 if __name__ == "__main__":
-    main()
+    cli()
