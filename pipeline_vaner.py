@@ -97,7 +97,7 @@ def tag_spans(tags: Sequence[str]) -> list[tuple[int, int]]:
 TOKENIZATIONS = ("words", "raw")
 DEFAULT_STRIDE = 32  # sub-tokens shared by consecutive windows of a long sentence
 OVERLAP_POLICIES = ("keep", "best")
-DTYPES = ("auto", "bfloat16", "float32")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 # --------------------------------------------------------------------------------------------
@@ -760,20 +760,12 @@ def _where(document: Document) -> str:
 
 
 def resolve_entity_types(config, entity_types: Sequence[str] | None) -> list[str]:
-    """The requested types as the model spells them (any case); a clear error for unknown ones."""
+    """The requested types as the model spells them (`VanerConfig.spell_entity_types`); a clear error for
+    unknown ones."""
     served = list(config.entity_types)
     if entity_types is None:
         return served
-    if isinstance(entity_types, str):
-        entity_types = [entity_types]
-    by_lower = {entity_type.lower(): entity_type for entity_type in served}
-    resolved, unknown = [], []
-    for entity_type in entity_types:
-        match = by_lower.get(entity_type.strip().lower())
-        if match is None:
-            unknown.append(entity_type)
-        elif match not in resolved:
-            resolved.append(match)
+    resolved, unknown = config.spell_entity_types(entity_types, served)
     if unknown:
         known = list(getattr(config, "known_entity_types", None) or served)
         hint = ""
@@ -835,7 +827,8 @@ def _bf16_probe(size: int = 512, repeats: int = 3) -> bool:
 
 
 def choose_dtype(dtype: str, device: torch.device | str) -> torch.dtype:
-    """"bfloat16", "float32", or "auto": bf16 on CUDA devices and CPUs that support it, else fp32."""
+    """"bfloat16", "float16", "float32", or "auto": bf16 on CUDA devices (fp16 where bf16 is missing) and on CPUs
+    that support it, else fp32. The one precision policy of the pipeline and the command-line tools."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, not {dtype!r}")
     if dtype != "auto":

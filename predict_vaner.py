@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from vaner.documents import DocumentAnnotator, load_model
+    from vaner.documents import DocumentAnnotator
     from vaner.formats import (
         check_output_is_not_an_input,
         expand_inputs,
@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         read_documents,
         write_documents,
     )
+    from vaner.loading import load_model
 
     if model_args.threads:
         torch.set_num_threads(model_args.threads)
@@ -160,11 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         output_format = output_format_for(data_args.output, data_args.output_format)
         check_output_is_not_an_input(data_args.output, expand_inputs(data_args.input))  # fail early on a missing input
-        extra = {}
-        if model_args.base_model_name_or_path:
-            extra["base_model_name_or_path"] = model_args.base_model_name_or_path
         model, tokenizer = load_model(model_args.model_name_or_path, model_args.entity_types, model_args.dataset_name,
-                                      model_args.dtype, model_args.device, model_args.trust_remote_code, **extra)
+                                      model_args.dtype, model_args.device, model_args.trust_remote_code,
+                                      base_model_name_or_path=model_args.base_model_name_or_path)
         annotator = DocumentAnnotator(
             model, tokenizer, entity_types=model_args.entity_types,
             dataset_name=None if model_args.dataset_name is None else model.config.dataset_name,  # the model's spelling

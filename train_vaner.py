@@ -29,8 +29,6 @@ import torch
 from datasets import DatasetDict, load_dataset, load_from_disk
 from transformers import (
     AttentionInterface,
-    AutoConfig,
-    AutoTokenizer,
     EarlyStoppingCallback,
     HfArgumentParser,
     TrainerCallback,
@@ -39,7 +37,6 @@ from transformers import (
 )
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from configuration_vaner import VanerConfig
 from modeling_vaner import VanerForTokenClassification
 from vaner.corpora import ENTITY_TYPES, get_corpus_spec
 from vaner.evaluation import (
@@ -51,6 +48,7 @@ from vaner.evaluation import (
 )
 from vaner.export import check_model_path, push_folder, save_adapter_folder, save_full_folder, write_model_card
 from vaner.features import MODEL_INPUT_COLUMNS, VanerDataCollator, tokenize_dataset
+from vaner.loading import load_tokenizer
 
 logger = logging.getLogger("train_vaner")
 
@@ -163,9 +161,10 @@ class DataArguments:
     )
     use_dbr: bool = field(default=True, metadata={"help": "Train on the DBR samples of the mixture too (--no_use_dbr drops them)."})
     max_length: int = field(default=128, metadata={"help": "Sentence sub-tokens per row; longer sentences are split into windows."})
-    stride: int = field(
-        default=32, metadata={"help": "Sub-tokens shared by consecutive windows of a long sentence; each word is trained "
-                                      "and scored in its most central window, as predict_vaner.py tags it."}
+    stride: int | None = field(
+        default=None, metadata={"help": "Sub-tokens shared by consecutive windows of a long sentence (default 32, at most "
+                                        "half a window); each word is trained and scored in its most central window, as "
+                                        "predict_vaner.py tags it."}
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training rows (after shuffling with --seed)."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep the first N validation sentences per corpus."})
@@ -490,12 +489,7 @@ def main(argv: list[str] | None = None) -> dict:
     mixture = load_mixture(data_args, training_args.seed)
     entity_types = canonical_entity_types(mixture["train"].unique("entity_type"))
     dataset_names = sorted({display_name(name) for name in mixture["train"].unique("source_corpus")})
-    AutoConfig.register(VanerConfig.model_type, VanerConfig, exist_ok=True)  # a VANER folder's config needs no remote code
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.model_name_or_path, gguf_file=model_args.gguf_file, trust_remote_code=model_args.trust_remote_code
-    )
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.trust_remote_code, model_args.gguf_file)
     set_seed(training_args.seed)  # the new head and LoRA weights are drawn here, before the Trainer seeds
     model = build_model(model_args, entity_types, dataset_names, tokenizer)
     vaner_config = model.config
