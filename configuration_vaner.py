@@ -7,7 +7,6 @@ from huggingface_hub.dataclasses import strict
 from transformers import LlamaConfig
 
 DEFAULT_ENTITY_TYPES = ["Disease", "Chemical", "Gene", "Species"]
-IOB_LABELS = ["O", "B", "I"]
 # Saved in every VANER config: `pipeline("token-classification", model=<folder>, trust_remote_code=True)` runs
 # the folder's pipeline_vaner.py (whole words, exact offsets, any length) instead of the stock pipeline.
 CUSTOM_PIPELINES = {

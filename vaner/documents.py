@@ -29,7 +29,6 @@ from pipeline_vaner import (  # noqa: F401  (re-exported)
     split_sentences,
 )
 from pipeline_vaner import DocumentAnnotator as _DocumentAnnotator
-from pipeline_vaner import resolve_dataset_id as _resolve_dataset_id
 
 from .features import dataset_index
 from .loading import load_model  # noqa: F401  (re-exported)
@@ -39,11 +38,6 @@ class DocumentAnnotator(_DocumentAnnotator):
     __doc__ = _DocumentAnnotator.__doc__
     # A registered corpus matches by its registry or display name.
     dataset_index = staticmethod(dataset_index)
-
-
-def resolve_dataset_id(config, dataset_name: str | None) -> int | None:
-    """`dataset_ids` value for the instruction naming `dataset_name`; None = the model's load-time choice."""
-    return _resolve_dataset_id(config, dataset_name, dataset_index)
 
 
 def annotate_text(model, tokenizer, text: str, **options) -> list[Entity]:

@@ -26,8 +26,6 @@ from .corpora import IOB_TAGS, Sentence, get_corpus_spec
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_KINDS = ("sentence", "dbr")
-
 IGNORE_INDEX = -100  # label of sub-tokens that are not scored (CrossEntropyLoss's ignore_index)
 NO_WORD = -1  # word id of the positions that carry no word's tag
 UNLIMITED = 1 << 30  # max_length None: a sentence is never cut

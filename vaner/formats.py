@@ -6,8 +6,7 @@ undecodable line, a PubTator abstract without its title) becomes a `Document` wi
 flows through annotation with no entities, JSONL output keeps it with its message, the other writers
 leave it out, and the command line reports it.
 
-The PubTator reader here streams (vaner.corpora.read_pubtator reads a whole corpus into memory and
-rejects a file on the first bad mention; for annotation the existing mentions are not needed).
+PubTator is read by vaner.pubtator in its tolerant mode (the corpus reader is its strict mode).
 """
 
 from __future__ import annotations
@@ -23,8 +22,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from .corpora import _PUBTATOR_TEXT_LINE
-from .documents import AnnotatedDocument, Document, Entity, Passage
+from .documents import AnnotatedDocument, Document, Entity
+from .pubtator import TEXT_LINE, read_pubtator_documents
+from .textfiles import STDIO, decode, input_name, open_binary
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,6 @@ INPUT_FORMATS = ("auto", "text", "jsonl", "pubtator")
 OUTPUT_FORMATS = ("jsonl", "pubtator", "bioc", "html")
 OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".pubtator": "pubtator", ".json": "bioc",
                    ".bioc": "bioc", ".html": "html", ".htm": "html"}
-STDIO = "-"
 # A lone UTF-16 surrogate: JSON may escape one ("\\ud800"), but no UTF-8 file can hold it.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -87,7 +86,7 @@ def detect_input_format(path: str | Path) -> str:
                 continue
             if line.startswith("{"):
                 return "jsonl"
-            if _PUBTATOR_TEXT_LINE.match(line):
+            if TEXT_LINE.match(line):
                 return "pubtator"
             return "text"
     return "text"
@@ -107,71 +106,26 @@ def read_documents(paths: Iterable[str | Path], input_format: str = "auto", enco
             yield from read_pubtator_documents(path, encoding)
 
 
-def _open_binary(path: str | Path) -> IO[bytes]:
-    if str(path) == STDIO:
-        return _NoClose(sys.stdin.buffer)
-    return Path(path).open("rb")
-
-
-class _NoClose:
-    """A stream that a `with` block must not close (stdin, stdout)."""
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def __enter__(self):
-        return self.stream
-
-    def __exit__(self, *exc):
-        return False
-
-    def __iter__(self):
-        return iter(self.stream)
-
-
-NEWLINE = b"\n"
-
-
-def _decode(data: bytes, encoding: str, where: str, whole_file: bool = False) -> str:
-    """Text of `data`; undecodable bytes become U+FFFD with a warning naming the place (and, for a whole
-    file, the line), and a UTF-16 file as such."""
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as error:
-        text = data.decode(encoding, errors="replace")
-        line = f"line {data.count(NEWLINE, 0, error.start) + 1}, " if whole_file else ""
-        hint = ""
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            hint = " (the file starts with a UTF-16 byte-order mark: pass --encoding utf-16)"
-        logger.warning("%s: bytes that are not %s (first at %sbyte %d) were replaced by U+FFFD%s", where, encoding,
-                       line, error.start, hint)
-        return text
-
-
-def _name(path: str | Path) -> str:
-    return "<stdin>" if str(path) == STDIO else str(path)
-
-
 def read_text_file(path: str | Path, encoding: str = "utf-8") -> Document:
     """A plain text file as one document, named after the file (without its suffix); a UTF-8 byte-order
     mark is dropped, everything else is kept as is (offsets index the decoded text)."""
-    with _open_binary(path) as handle:
+    with open_binary(path) as handle:
         data = handle.read()
-    text = _decode(data, encoding, _name(path), whole_file=True)
+    text = decode(data, encoding, input_name(path), whole_file=True)
     if text.startswith("\ufeff"):
         text = text[1:]
     document_id = "stdin" if str(path) == STDIO else Path(path).stem
-    return Document(document_id, text, source=_name(path))
+    return Document(document_id, text, source=input_name(path))
 
 
 def read_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[Document]:
     """One document per line, `{"id": ..., "text": ...}` (the id defaults to "<file>:<line>"); blank lines
     are skipped, a bad line becomes a document with an error."""
-    name = _name(path)
-    with _open_binary(path) as handle:
+    name = input_name(path)
+    with open_binary(path) as handle:
         for line_number, raw_line in enumerate(handle, start=1):
             where = f"{name}:{line_number}"
-            line = _decode(raw_line, encoding, where)
+            line = decode(raw_line, encoding, where)
             if line_number == 1:
                 line = line.lstrip("\ufeff")
             if not line.strip():
@@ -203,63 +157,6 @@ def read_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[Document]:
                                      f"unpaired \\ud800-\\udfff escape) at character {surrogate.start()}")
                 continue
             yield Document(document_id, text, source=where)
-
-
-def read_pubtator_documents(path: str | Path, encoding: str = "utf-8") -> Iterator[Document]:
-    """PubTator documents (`ID|t|title`, `ID|a|abstract`, mention lines, blank line) as `Document`s with
-    text = title + " " + abstract (PubTator's offsets) and a title and an abstract passage. Mention and
-    relation lines are skipped: the documents are annotated anew."""
-    name = _name(path)
-    current: dict | None = None
-
-    def finish(document: dict) -> Document:
-        title, abstract = document["title"], document["abstract"]
-        where = f"{name}:{document['line']}"
-        if abstract is None:
-            return Document(document["id"], title, (Passage(0, len(title), "title"),), where)
-        text = f"{title} {abstract}"
-        passages = (Passage(0, len(title), "title"), Passage(len(title) + 1, len(text), "abstract"))
-        return Document(document["id"], text, passages, where)
-
-    with _open_binary(path) as handle:
-        for line_number, raw_line in enumerate(handle, start=1):
-            where = f"{name}:{line_number}"
-            line = _decode(raw_line, encoding, where).rstrip("\r\n")
-            if line_number == 1:
-                line = line.lstrip("\ufeff")
-            if not line.strip():
-                if current is not None:
-                    yield finish(current)
-                    current = None
-                continue
-            match = _PUBTATOR_TEXT_LINE.match(line)
-            if match and match["part"] == "t":
-                if current is not None:
-                    yield finish(current)
-                current = {"id": match["id"], "title": match["text"], "abstract": None, "line": line_number,
-                           "mentions": False}
-            elif match:  # an abstract line
-                if current is None or current["id"] != match["id"] or current["abstract"] is not None:
-                    yield Document(match["id"], "", source=where,
-                                   error=f"{where}: abstract of document {match['id']!r} without its title line before it")
-                    continue
-                current["abstract"] = match["text"]
-            elif current is None:
-                yield Document(f"{Path(name).name}:{line_number}", "", source=where,
-                               error=f"{where}: expected a PubTator title line 'ID|t|title', got {line[:60]!r}")
-            elif "\t" in line:  # a mention or relation line of the current document
-                current["mentions"] = True
-            elif current["mentions"]:
-                yield Document(f"{Path(name).name}:{line_number}", "", source=where,
-                               error=f"{where}: a line without the 'ID|a|' prefix after the mentions of document "
-                                     f"{current['id']!r}: {line[:60]!r}")
-            else:  # the title or abstract continued on a line of its own
-                part = "abstract" if current["abstract"] is not None else "title"
-                logger.warning("%s: a line without the 'ID|a|' prefix continues the %s of document %r; joined to it "
-                               "with a space", where, part, current["id"])
-                current[part] = f"{current[part]} {line}"
-    if current is not None:
-        yield finish(current)
 
 
 # --------------------------------------------------------------------------------------------
