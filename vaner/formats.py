@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime
 import html
+import importlib
 import json
 import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -28,10 +30,52 @@ from .textfiles import STDIO, decode, input_name, open_binary
 
 logger = logging.getLogger(__name__)
 
-INPUT_FORMATS = ("auto", "text", "jsonl", "pubtator")
-OUTPUT_FORMATS = ("jsonl", "pubtator", "bioc", "html")
-OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".pubtator": "pubtator", ".json": "bioc",
-                   ".bioc": "bioc", ".html": "html", ".htm": "html"}
+
+
+# --------------------------------------------------------------------------------------------
+# The registry: predict_vaner.py's --input_format and --output_format choices come from it. A new format is a
+# module that defines a reader or a DocumentWriter and registers it (see the end of this file for the
+# built-in ones), imported in FORMAT_MODULES below.
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    """A document file format: `read(path, encoding)` yields `Document`s (records that cannot be read as
+    `Document`s with an `error`); `--input_format auto` picks it by a file suffix or by `sniff(first line)`."""
+
+    name: str
+    read: Callable[[str | Path, str], Iterable[Document]]
+    help: str
+    suffixes: tuple[str, ...] = ()
+    sniff: Callable[[str], bool] | None = None
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """An output format: `writer(stream, entity_types, **options)` gives its `DocumentWriter`; `--output_format
+    auto` picks it by the output file's suffix."""
+
+    name: str
+    writer: Callable[..., DocumentWriter]
+    help: str
+    suffixes: tuple[str, ...] = ()
+
+
+INPUT_FORMATS: dict[str, InputFormat] = {}
+OUTPUT_FORMATS: dict[str, OutputFormat] = {}
+DEFAULT_INPUT_FORMAT = "text"  # what auto reads when no suffix or first line tells (and standard input)
+DEFAULT_OUTPUT_FORMAT = "jsonl"
+
+
+def register_input_format(input_format: InputFormat) -> InputFormat:
+    INPUT_FORMATS[input_format.name] = input_format
+    return input_format
+
+
+def register_output_format(output_format: OutputFormat) -> OutputFormat:
+    OUTPUT_FORMATS[output_format.name] = output_format
+    return output_format
+
 # A lone UTF-16 surrogate: JSON may escape one ("\\ud800"), but no UTF-8 file can hold it.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -70,40 +114,33 @@ def check_output_is_not_an_input(output: str | Path, inputs: Iterable[str | Path
 
 
 def detect_input_format(path: str | Path) -> str:
-    """"jsonl" for .jsonl/.ndjson files or a first line starting with "{", "pubtator" for a .pubtator
-    file or a first line "ID|t|title", else "text"."""
+    """The registered input format of a file's suffix (.jsonl, .pubtator, ...), else the first whose `sniff`
+    accepts the first non-blank line ("{" for JSONL, "ID|t|title" for PubTator), else "text"."""
     if str(path) == STDIO:
-        return "text"
+        return DEFAULT_INPUT_FORMAT
     path = Path(path)
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if path.suffix.lower() == ".pubtator":
-        return "pubtator"
+    for name, input_format in INPUT_FORMATS.items():
+        if path.suffix.lower() in input_format.suffixes:
+            return name
     with path.open("rb") as handle:
         for raw_line in handle:
             line = raw_line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
             if not line:
                 continue
-            if line.startswith("{"):
-                return "jsonl"
-            if TEXT_LINE.match(line):
-                return "pubtator"
-            return "text"
-    return "text"
+            for name, input_format in INPUT_FORMATS.items():
+                if input_format.sniff is not None and input_format.sniff(line):
+                    return name
+            return DEFAULT_INPUT_FORMAT
+    return DEFAULT_INPUT_FORMAT
 
 
 def read_documents(paths: Iterable[str | Path], input_format: str = "auto", encoding: str = "utf-8") -> Iterator[Document]:
     """Documents of every input file, in order, read lazily."""
-    if input_format not in INPUT_FORMATS:
-        raise ValueError(f"input format must be one of {INPUT_FORMATS}, not {input_format!r}")
+    if input_format != "auto" and input_format not in INPUT_FORMATS:
+        raise ValueError(f"input format must be one of {('auto', *INPUT_FORMATS)}, not {input_format!r}")
     for path in expand_inputs(paths):
         file_format = detect_input_format(path) if input_format == "auto" else input_format
-        if file_format == "text":
-            yield read_text_file(path, encoding)
-        elif file_format == "jsonl":
-            yield from read_jsonl(path, encoding)
-        else:
-            yield from read_pubtator_documents(path, encoding)
+        yield from INPUT_FORMATS[file_format].read(path, encoding)
 
 
 def read_text_file(path: str | Path, encoding: str = "utf-8") -> Document:
@@ -383,28 +420,23 @@ def _escape(text: str) -> str:
 
 
 def output_format_for(path: str | Path, output_format: str | None = None) -> str:
-    """The output format asked for, else the one of the file's suffix (.jsonl, .pubtator, .json, .html),
-    else JSONL."""
+    """The output format asked for, else the registered one of the file's suffix (.jsonl, .pubtator, .json,
+    .html), else JSONL."""
     if output_format and output_format != "auto":
         if output_format not in OUTPUT_FORMATS:
-            raise ValueError(f"output format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
+            raise ValueError(f"output format must be one of {tuple(OUTPUT_FORMATS)}, not {output_format!r}")
         return output_format
     if str(path) == STDIO:
-        return "jsonl"
-    return OUTPUT_SUFFIXES.get(Path(path).suffix.lower(), "jsonl")
+        return DEFAULT_OUTPUT_FORMAT
+    suffix = Path(path).suffix.lower()
+    return next((name for name, fmt in OUTPUT_FORMATS.items() if suffix in fmt.suffixes), DEFAULT_OUTPUT_FORMAT)
 
 
 def make_writer(output_format: str, stream: IO[str], entity_types: Sequence[str] = (), **options) -> DocumentWriter:
     """A writer of `output_format` on an open text stream."""
-    if output_format == "jsonl":
-        return JsonlWriter(stream, include_text=options.get("include_text", False))
-    if output_format == "pubtator":
-        return PubTatorWriter(stream)
-    if output_format == "bioc":
-        return BioCJsonWriter(stream, infons=options.get("infons"), date=options.get("date"))
-    if output_format == "html":
-        return HtmlWriter(stream, entity_types)
-    raise ValueError(f"output format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output format must be one of {tuple(OUTPUT_FORMATS)}, not {output_format!r}")
+    return OUTPUT_FORMATS[output_format].writer(stream, entity_types, **options)
 
 
 def write_documents(annotated: Iterable[AnnotatedDocument], path: str | Path, output_format: str | None = None,
@@ -438,8 +470,48 @@ def write_documents(annotated: Iterable[AnnotatedDocument], path: str | Path, ou
     return writer.count
 
 
+# --------------------------------------------------------------------------------------------
+# The built-in formats (registration order is the order auto detection tries them)
+
+
+register_input_format(InputFormat(
+    "jsonl", read_jsonl, 'one {"id": ..., "text": ...} object per line', (".jsonl", ".ndjson"),
+    sniff=lambda line: line.startswith("{"),
+))
+register_input_format(InputFormat(
+    "pubtator", read_pubtator_documents, "ID|t|title, ID|a|abstract blocks (existing mentions are ignored)",
+    (".pubtator",), sniff=lambda line: bool(TEXT_LINE.match(line)),
+))
+register_input_format(InputFormat(
+    "text", lambda path, encoding: [read_text_file(path, encoding)], "a file is one document (id = file name "
+    "without suffix)",
+))
+register_output_format(OutputFormat(
+    "jsonl", lambda stream, entity_types, **options: JsonlWriter(stream, options.get("include_text", False)),
+    '{"id", "entities": [{"start", "end", "text", "type", "score"}]} per line', (".jsonl", ".ndjson"),
+))
+register_output_format(OutputFormat(
+    "pubtator", lambda stream, entity_types, **options: PubTatorWriter(stream),
+    "title/abstract lines and ID<TAB>start<TAB>end<TAB>mention<TAB>type lines", (".pubtator",),
+))
+register_output_format(OutputFormat(
+    "bioc", lambda stream, entity_types, **options: BioCJsonWriter(stream, infons=options.get("infons"),
+                                                                   date=options.get("date")),
+    "a BioC JSON collection", (".json", ".bioc"),
+))
+register_output_format(OutputFormat(
+    "html", lambda stream, entity_types, **options: HtmlWriter(stream, entity_types),
+    "a page with coloured entities and a legend", (".html", ".htm"),
+))
+# Modules that register further formats: a new format is one module, named here.
+FORMAT_MODULES: tuple[str, ...] = ()
+for _module in FORMAT_MODULES:
+    importlib.import_module(_module)
+
+
 __all__ = [
-    "BioCJsonWriter", "DocumentWriter", "HtmlWriter", "JsonlWriter", "PubTatorWriter", "check_output_is_not_an_input",
+    "INPUT_FORMATS", "OUTPUT_FORMATS", "InputFormat", "OutputFormat", "register_input_format",
+    "register_output_format", "BioCJsonWriter", "DocumentWriter", "HtmlWriter", "JsonlWriter", "PubTatorWriter", "check_output_is_not_an_input",
     "detect_input_format",
     "expand_inputs", "make_writer", "output_format_for", "read_documents", "read_jsonl", "read_pubtator_documents",
     "read_text_file", "write_documents",
