@@ -43,7 +43,7 @@ from vaner.corpora import (
 from vaner.dbr import DBR_VARIANTS, DbrSettings, DbrStatistics, RetrievalPools, dbr_rows, retrieval_pools
 from vaner.export import push_folder
 from vaner.features import DATASET_FEATURES, sentence_row
-from vaner.knowledge_base import KnowledgeBase, build_knowledge_base, drop_unannotated_names
+from vaner.knowledge_base import KB_SOURCES, KnowledgeBase, build_knowledge_base, drop_unannotated_names
 from vaner.phrases import PhraseMiner, mining_recall
 from vaner.retrieval import (
     DEFAULT_ENCODER,
@@ -91,6 +91,11 @@ class KnowledgeBaseArguments:
             "help": "Annotated corpora whose typed mentions become knowledge-base names (IOB files, or folders "
             "whose train file is read), e.g. ../shared/kb-sources/bionlp13cg-ggp."
         },
+    )
+    kb_source: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Further knowledge-base sources as NAME=PATH, NAME one of the registered sources ("
+                          + "; ".join(f"{name}: {source.help}" for name, source in KB_SOURCES.items()) + ")."},
     )
     kb_from_train_mentions: bool = field(
         default=True,
@@ -222,6 +227,16 @@ def load_splits(corpora: list[CorpusArgument]) -> dict[str, dict[str, list[Sente
     return splits
 
 
+def kb_source_argument(item: str) -> tuple[str, str]:
+    """("umls", "path") for --kb_source umls=path; a clear error for a malformed item or an unknown source."""
+    name, separator, path = item.partition("=")
+    if not separator or not path.strip():
+        raise ValueError(f"--kb_source {item!r}: expected NAME=PATH with NAME one of {list(KB_SOURCES)}")
+    if name.strip() not in KB_SOURCES:
+        raise ValueError(f"--kb_source {item!r}: unknown source {name.strip()!r}; the sources are {list(KB_SOURCES)}")
+    return name.strip(), path.strip()
+
+
 def mention_file_paths(paths: list[str]) -> list[Path]:
     """Knowledge-base mention sources: a file, or the train file of a folder."""
     return [resolve_split_path(path, "train") for path in paths]
@@ -313,6 +328,7 @@ def build(
                 mention_files=mention_file_paths(kb_args.kb_mention_files),
                 corpus_sentences=train_sentences if kb_args.kb_from_train_mentions else (),
                 keep_other_types=kb_args.kb_keep_other_types,
+                sources=[kb_source_argument(item) for item in kb_args.kb_source],
             )
             if not len(knowledge_base):
                 raise ValueError("the knowledge base is empty: give --kb_tsv, --umls_dir or --kb_mention_files")

@@ -409,3 +409,24 @@ def test_non_utf8_corpus_files_name_file_and_line(tmp_path):
         load_corpus("ncbi-disease", latin1)
     with pytest.raises(CorpusFormatError, match=rf"^{re.escape(str(latin1))}:2: not UTF-8 text"):
         read_pubtator(latin1)
+
+
+def test_a_corpus_format_is_one_registration(tmp_path, monkeypatch):
+    """The seam for a new corpus format: register a reader of typed IOB2 sentences; load_corpus uses it."""
+    import json
+
+    from vaner import corpora
+
+    def read_jsonl_corpus(path):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            record = json.loads(line)
+            yield record["tokens"], record["tags"], number, 0
+
+    monkeypatch.setattr(corpora, "CORPUS_FORMATS", dict(corpora.CORPUS_FORMATS))
+    corpora.register_corpus_format(
+        corpora.CorpusFormat("jsonl", lambda path: path.suffix == ".jsonl", read_jsonl_corpus), first=True)
+    assert list(corpora.CORPUS_FORMATS)[0] == "jsonl"
+    path = tmp_path / "corpus.jsonl"
+    path.write_text(json.dumps({"tokens": ["BRCA1", "mice"], "tags": ["I-Gene", "O"]}) + "\n", encoding="utf-8")
+    (sentence,) = load_corpus("bc2gm", path)
+    assert sentence.tags == ("B", "O") and sentence.entity_type == "Gene" and sentence.location == f"{path}:1"

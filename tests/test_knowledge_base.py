@@ -263,3 +263,22 @@ def test_non_utf8_knowledge_base_files_name_file_and_line(tmp_path, umls_dir):
     mrsty.write_bytes(mrsty.read_bytes().split(b"\n", 1)[0] + b"\n\x00\xff\xfe binary\n")
     with pytest.raises(KnowledgeBaseFormatError, match=rf"^{re.escape(str(mrsty))}:2: not UTF-8 text"):
         list(read_umls(umls_dir / "META" / "MRCONSO.RRF", mrsty))
+
+
+def test_a_knowledge_base_source_is_one_registration(tmp_path, monkeypatch):
+    """The seam for a new source: register a reader of entities; build_knowledge_base and --kb_source reach it."""
+    from vaner import knowledge_base
+
+    def read_comma_file(path, keep_other_types):
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            name, entity_type = line.rsplit(",", 1)
+            yield Entity(name, knowledge_base.normalize_entity_type(entity_type))
+
+    monkeypatch.setitem(knowledge_base.KB_SOURCES, "csv", knowledge_base.KnowledgeBaseSource(
+        "csv", read_comma_file, "name,type lines"))
+    path = tmp_path / "names.csv"
+    path.write_text("cisplatin,Pharmacologic Substance\nBRCA1,Gene/Protein\n", encoding="utf-8")
+    built = build_knowledge_base(sources=[("csv", path)])
+    assert sorted(zip(built.names, built.entity_types)) == [("BRCA1", "Gene"), ("cisplatin", "Chemical")]
+    with pytest.raises(KnowledgeBaseFormatError, match="unknown knowledge-base source 'tsv'"):
+        build_knowledge_base(sources=[("tsv", path)])

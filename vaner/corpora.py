@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -260,6 +260,45 @@ def document_to_sentences(document: PubTatorDocument) -> list[DocumentSentence]:
 
 
 # --------------------------------------------------------------------------------------------
+# Corpus formats: a new one is a `register_corpus_format` call (its reader gives typed IOB2 sentences)
+
+
+@dataclass(frozen=True)
+class CorpusFormat:
+    """A corpus file format: `sniff(path)` tells whether a file is in it; `read(path)` gives its sentences as
+    (tokens, typed IOB2 tags such as "B-Disease", 1-based line of the first token, lines per token: 1 when each
+    token has a line, 0 when the sentence sits on one line) for the registry's tag mapping."""
+
+    name: str
+    sniff: Callable[[Path], bool]
+    read: Callable[[Path], Iterable[tuple[Sequence[str], Sequence[str], int, int]]]
+
+
+CORPUS_FORMATS: dict[str, CorpusFormat] = {}
+
+
+def register_corpus_format(corpus_format: CorpusFormat, first: bool = False) -> CorpusFormat:
+    """Add a format; `first` puts it before the others (the last one, IOB, accepts any file)."""
+    others = {} if not first else dict(CORPUS_FORMATS)
+    if first:
+        CORPUS_FORMATS.clear()
+    CORPUS_FORMATS[corpus_format.name] = corpus_format
+    CORPUS_FORMATS.update(others)
+    return corpus_format
+
+
+def _pubtator_sentences(path: Path):
+    for document in read_pubtator(path):
+        for sentence in document_to_sentences(document):
+            yield sentence.tokens, sentence.tags, document.line, 0
+
+
+register_corpus_format(CorpusFormat("pubtator", is_pubtator_file, _pubtator_sentences))
+register_corpus_format(CorpusFormat("iob", lambda path: True,
+                                    lambda path: ((raw.tokens, raw.tags, raw.line, 1) for raw in read_iob_file(path))))
+
+
+# --------------------------------------------------------------------------------------------
 # The registry and loading
 
 
@@ -368,7 +407,8 @@ def load_corpus(
     entity_type: str | None = None,
     tag_mapping: Mapping[str, str | None] | None = None,
 ) -> list[Sentence]:
-    """Read a corpus file (IOB/CoNLL or PubTator, detected from its first line) into `Sentence`s.
+    """Read a corpus file (the first of `CORPUS_FORMATS` that recognises it: PubTator, else IOB/CoNLL) into
+    `Sentence`s.
 
     A registered `name` brings its entity type and tag mapping; any other name needs `entity_type`,
     and then every raw type of the file maps to it unless `tag_mapping` is given. An `I-` tag that
@@ -379,21 +419,13 @@ def load_corpus(
     spec = _resolve_spec(name, entity_type, tag_mapping)
     if not path.is_file():
         raise CorpusFormatError(f"{path}: no such corpus file")
+    corpus_format = next(fmt for fmt in CORPUS_FORMATS.values() if fmt.sniff(path))
     sentences: list[Sentence] = []
     repairs = 0
-    if is_pubtator_file(path):
-        for document in read_pubtator(path):
-            for document_sentence in document_to_sentences(document):
-                sentence, count = _to_sentence(
-                    document_sentence.tokens, document_sentence.tags, spec, path, document.line, 0
-                )
-                sentences.append(sentence)
-                repairs += count
-    else:
-        for raw in read_iob_file(path):
-            sentence, count = _to_sentence(raw.tokens, raw.tags, spec, path, raw.line, 1)
-            sentences.append(sentence)
-            repairs += count
+    for tokens, tags, line, line_step in corpus_format.read(path):
+        sentence, count = _to_sentence(tokens, tags, spec, path, line, line_step)
+        sentences.append(sentence)
+        repairs += count
     if repairs:
         logger.warning("%s: %d I- tags that did not continue an entity were read as B-", path, repairs)
     return sentences

@@ -24,7 +24,7 @@ import hashlib
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -465,31 +465,68 @@ def find_umls_files(folder: str | Path) -> tuple[Path, Path]:
     raise KnowledgeBaseFormatError(f"{folder}: no MRCONSO.RRF and MRSTY.RRF (looked in it and in META/)")
 
 
+# --------------------------------------------------------------------------------------------
+# Sources: a new kind of knowledge-base source is one `register_kb_source` call (build_dbr_dataset.py's
+# --kb_source NAME=PATH reaches every registered source)
+
+
+@dataclass(frozen=True)
+class KnowledgeBaseSource:
+    """A kind of knowledge-base source: `read(path, keep_other_types)` gives its `Entity`s (types normalised
+    with `normalize_entity_type`; types other than the four VANER types left out unless `keep_other_types`)."""
+
+    name: str
+    read: Callable[[str | Path, bool], Iterable[Entity]]
+    help: str
+
+
+KB_SOURCES: dict[str, KnowledgeBaseSource] = {}
+
+
+def register_kb_source(source: KnowledgeBaseSource) -> KnowledgeBaseSource:
+    KB_SOURCES[source.name] = source
+    return source
+
+
+def _name_type_entities(path: str | Path, keep_other_types: bool) -> list[Entity]:
+    entities = read_name_type_file(path)
+    return entities if keep_other_types else [entity for entity in entities if entity.entity_type in ENTITY_TYPES]
+
+
+def _umls_folder_entities(folder: str | Path, keep_other_types: bool) -> Iterator[Entity]:
+    mrconso, mrsty = find_umls_files(folder)
+    return read_umls(mrconso, mrsty, keep_other_types)
+
+
+register_kb_source(KnowledgeBaseSource(
+    "mentions", lambda path, keep_other_types: mentions_of_iob_file(path),
+    "an annotated IOB corpus file whose typed mentions become names"))
+register_kb_source(KnowledgeBaseSource("name-type", _name_type_entities, "a name<TAB>type file (header optional)"))
+register_kb_source(KnowledgeBaseSource("umls", _umls_folder_entities,
+                                       "a UMLS folder with MRCONSO.RRF and MRSTY.RRF (or META/)"))
+
+
 def build_knowledge_base(
     name_type_files: Sequence[str | Path] = (),
     umls_folders: Sequence[str | Path] = (),
     mention_files: Sequence[str | Path] = (),
     corpus_sentences: Iterable[Sentence] = (),
     keep_other_types: bool = True,
+    sources: Sequence[tuple[str, str | Path]] = (),
 ) -> KnowledgeBase:
     """A knowledge base from all sources, in this order: corpus mentions, mention files, name-type
-    files, UMLS (the first spelling of a name wins, so annotated spellings come first)."""
+    files, UMLS folders, then `sources` ((registered source name, path) pairs); the first spelling of a
+    name wins, so annotated spellings come first."""
     knowledge_base = KnowledgeBase()
     added = knowledge_base.add_all(mentions_of_sentences(corpus_sentences), source="corpus mentions")
     logger.info("knowledge base: %d names from the training corpora's mentions", added)
-    for path in mention_files:
-        added = knowledge_base.add_all(mentions_of_iob_file(path), source=str(path))
-        logger.info("knowledge base: %d new names from %s", added, path)
-    for path in name_type_files:
-        entities = read_name_type_file(path)
-        if not keep_other_types:
-            entities = [entity for entity in entities if entity.entity_type in ENTITY_TYPES]
-        added = knowledge_base.add_all(entities, source=str(path))
-        logger.info("knowledge base: %d new names from %s", added, path)
-    for folder in umls_folders:
-        mrconso, mrsty = find_umls_files(folder)
-        added = knowledge_base.add_all(read_umls(mrconso, mrsty, keep_other_types), source=str(folder))
-        logger.info("knowledge base: %d new names from UMLS %s", added, folder)
+    ordered = [*(("mentions", path) for path in mention_files), *(("name-type", path) for path in name_type_files),
+               *(("umls", folder) for folder in umls_folders), *sources]
+    for kind, path in ordered:
+        if kind not in KB_SOURCES:
+            raise KnowledgeBaseFormatError(f"unknown knowledge-base source {kind!r}: the sources are {list(KB_SOURCES)}")
+        added = knowledge_base.add_all(KB_SOURCES[kind].read(path, keep_other_types), source=str(path))
+        logger.info("knowledge base: %d new names from %s %s", added, kind, path)
     if knowledge_base.without_letters:
         logger.info("knowledge base: %d names without any letter left out", knowledge_base.without_letters)
     return knowledge_base
