@@ -68,7 +68,7 @@ AttentionInterface.register("sdpa_float32", float32_sdpa_attention)
 
 def _bf16_by_default() -> bool:
     """bf16 mixed precision on GPUs that support it. Not on CPUs: there autocast training measured
-    several times slower than fp32 (bench figures in README), although bf16 inference is faster."""
+    several times slower than fp32 (bench figures in docs/benchmarks.md), although bf16 inference is faster."""
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 

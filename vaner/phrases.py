@@ -15,7 +15,7 @@ counting) that
 
 Then a frequency filter in the spirit of AutoPhrase (`min_count`, see `PhraseMiner`) keeps the
 distinct phrases, hence the encoder work, about half as many. `mining_recall` measures how many gold
-mentions of a corpus come out as candidates (figures in notes/README-dbr.md).
+mentions of a corpus come out as candidates (figures in docs/data.md).
 """
 
 from __future__ import annotations
