@@ -67,9 +67,11 @@ def test_training_learns_and_writes_a_folder_the_stock_api_loads(llama_dir, toy_
     assert model.config.dataset_names == ["toy-chem", "toy-disease"]
     ner = pipeline("token-classification", model=str(output), trust_remote_code=True, aggregation_strategy="simple")
     text = "The risk of tumour after Naloxone in mice ."
-    for group in ner(text):
+    found = ner(text)
+    assert found, "a model trained to a fifth of its first loss tags the training template"
+    for group in found:
         assert group["entity_group"] in {"Disease", "Chemical"}
-        assert text[group["start"] : group["end"]].strip() == text[group["start"] : group["end"]].strip()
+        assert text[group["start"] : group["end"]] == group["word"]
 
 
 def adapter_weights(folder):
