@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from pathlib import Path
@@ -78,9 +79,8 @@ def refresh_remote_code(folder: str | Path) -> Path:
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise FileNotFoundError(f"{folder} is not a VANER folder: {config_file} is missing")
-    project = Path(__file__).resolve().parents[1]
-    for name in REMOTE_CODE_FILES:
-        shutil.copyfile(project / name, folder / name)
+    for name in REMOTE_CODE_FILES:  # from wherever the modules are installed, not a source-tree path
+        shutil.copyfile(importlib.import_module(name.removesuffix(".py")).__file__, folder / name)
     config = json.loads(config_file.read_text(encoding="utf-8"))
     config.setdefault("auto_map", {}).update({"AutoConfig": "configuration_vaner.VanerConfig",
                                               "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"})
