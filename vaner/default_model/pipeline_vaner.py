@@ -315,9 +315,9 @@ class WordWindows:
     A sentence's words are joined with single spaces and tokenized by the fast tokenizer with its special
     tokens; each word is tagged from its first sub-token. A sentence longer than `max_length` sub-tokens
     (special tokens included; the instruction comes on top) is cut into windows of whole words that overlap by
-    up to `stride` sub-tokens, each tokenized on its own; `window_owners` gives each word the window where it is
-    most central (`stride` None: `DEFAULT_STRIDE`, or half a window if that is less). A word longer than a window gets a window of its own, cut after its first sub-tokens (counted
-    in `cut_words`)."""
+    up to `stride` sub-tokens (None: `DEFAULT_STRIDE`, or half a window if that is less), each tokenized on its
+    own; `window_owners` gives each word the window where it is most central. A word longer than a window gets a
+    window of its own, cut after its first sub-tokens (counted in `cut_words`)."""
 
     def __init__(self, tokenizer, max_length: int = 128, stride: int | None = None):
         if not getattr(tokenizer, "is_fast", False):
