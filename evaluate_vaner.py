@@ -15,20 +15,17 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-import torch
-from transformers import AutoConfig, AutoTokenizer, HfArgumentParser
+from transformers import HfArgumentParser
 
 from vaner import DEFAULT_MODEL
 from vaner.corpora import parse_corpus_argument
 from vaner.evaluation import predict_sentence_tags, score_by_corpus
-from vaner.export import check_model_path
 from vaner.features import sentences_to_dataset
+from vaner.loading import load_model
 
 logger = logging.getLogger("evaluate_vaner")
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
 
 @dataclass
 class EvaluationArguments:
@@ -63,10 +60,17 @@ class EvaluationArguments:
         default=None, metadata={"help": "Override the backbone of an adapter-only folder (e.g. a local copy)."}
     )
     batch_size: int = field(default=32, metadata={"help": "Sentences per forward pass."})
-    max_length: int = field(default=128, metadata={"help": "Sentence tokens per window; longer sentences are split."})
+    max_length: int = field(default=128, metadata={"help": "Sentence sub-tokens per window; longer sentences are split."})
+    stride: int | None = field(default=None, metadata={"help": "Sub-tokens shared by consecutive windows (default 32, at "
+                                                              "most half a window); each word is tagged from its most "
+                                                              "central window, as predict_vaner.py does."})
     max_sentences: int | None = field(default=None, metadata={"help": "Evaluate only the first N sentences per corpus."})
-    device: str = field(default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "cpu, cuda, cuda:1, ..."})
-    dtype: str = field(default="float32", metadata={"help": "Weights dtype: float32, bfloat16 or float16."})
+    device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu, cuda, cuda:1, ..."})
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = field(
+        default="float32",
+        metadata={"help": "Weights dtype; auto = bfloat16 on GPUs and on CPUs with native bf16, else float32 "
+                          "(predict_vaner.py's default)."},
+    )
     progress: bool = field(default=True, metadata={"help": "Show progress bars (--no_progress to hide them)."})
     trust_remote_code: bool = field(
         default=False,
@@ -75,35 +79,17 @@ class EvaluationArguments:
     )
 
 
-def load_model(args: EvaluationArguments):
-    """The model through this project's VANER classes (not the folder's copy of them, which AutoModel would
-    run as remote code) and its tokenizer; the folder's own code runs only with --trust_remote_code."""
-    from configuration_vaner import VanerConfig
-    from modeling_vaner import VanerForTokenClassification
-
-    check_model_path(args.model_name_or_path)
-    AutoConfig.register(VanerConfig.model_type, VanerConfig, exist_ok=True)  # AutoTokenizer reads the config
-    dtype = DTYPES[args.dtype]
-    trust = {"trust_remote_code": args.trust_remote_code}
-    if args.gguf_file:
-        model = VanerForTokenClassification.from_pretrained(args.model_name_or_path, gguf_file=args.gguf_file, dtype=dtype, **trust)
-        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, gguf_file=args.gguf_file, **trust)
-    else:
-        overrides = {"base_model_name_or_path": args.base_model_name_or_path} if args.base_model_name_or_path else {}
-        model = VanerForTokenClassification.from_pretrained(args.model_name_or_path, dtype=dtype, **trust, **overrides)
-        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, **trust)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    # Every type the model knows may be asked for, one per corpus.
-    model.config.entity_types = list(model.config.known_entity_types)
-    return model.to(dtype).to(args.device).eval(), tokenizer
-
-
-def load_corpora(args: EvaluationArguments, known_entity_types: list[str]) -> dict:
+def load_corpora(args: EvaluationArguments, config) -> dict:
+    known_entity_types = list(config.known_entity_types)
+    wanted = None
+    if args.entity_types:
+        wanted, unknown = config.spell_entity_types(args.entity_types)
+        if unknown:
+            raise ValueError(f"--entity_types {unknown}: this model knows {known_entity_types}")
     corpora = {}
     for argument in map(parse_corpus_argument, args.corpora):
         entity_type = argument.spec.entity_type
-        if args.entity_types and entity_type not in args.entity_types:
+        if wanted is not None and entity_type not in wanted:
             continue
         if entity_type not in known_entity_types:
             raise ValueError(f"corpus {argument.name} is {entity_type}, which this model does not know: {known_entity_types}")
@@ -115,14 +101,18 @@ def load_corpora(args: EvaluationArguments, known_entity_types: list[str]) -> di
 
 
 def evaluate(args: EvaluationArguments) -> dict:
-    model, tokenizer = load_model(args)
-    corpora = load_corpora(args, model.config.known_entity_types)
+    model, tokenizer = load_model(
+        args.model_name_or_path, dtype=args.dtype, device=args.device, trust_remote_code=args.trust_remote_code,
+        gguf_file=args.gguf_file, base_model_name_or_path=args.base_model_name_or_path, all_known_types=True,
+    )
+    corpora = load_corpora(args, model.config)
     results = {"model": args.model_name_or_path, "split": args.split, "use_dataset_name": args.use_dataset_name, "corpora": {}}
     total_sentences, started = 0, time.perf_counter()
     for name, dataset in corpora.items():
         corpus_started = time.perf_counter()
         tags, split_count = predict_sentence_tags(
-            model, tokenizer, dataset, args.batch_size, args.max_length, args.use_dataset_name, args.progress
+            model, tokenizer, dataset, args.batch_size, args.max_length, args.use_dataset_name, args.progress,
+            args.stride,
         )
         seconds = time.perf_counter() - corpus_started
         scores = score_by_corpus(dataset, tags)["corpora"]
@@ -201,5 +191,10 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console script (pyproject.toml [project.scripts]): exit status 0 on success."""
     main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    cli()

@@ -20,6 +20,7 @@ from typing import Literal
 from transformers import HfArgumentParser
 
 from vaner import DEFAULT_MODEL
+from vaner.formats import INPUT_FORMATS, OUTPUT_FORMATS
 
 logger = logging.getLogger("predict_vaner")
 
@@ -65,22 +66,22 @@ class DataArguments:
     input: list[str] = field(
         metadata={"help": "Input files or folders (every file in a folder, sorted); - reads standard input."}
     )
-    input_format: Literal["auto", "text", "jsonl", "pubtator"] = field(
+    input_format: str = field(
         default="auto",
-        metadata={"help": "text: a file is one document (id = file name without suffix); jsonl: one "
-                          '{"id": ..., "text": ...} object per line; pubtator: ID|t|title, ID|a|abstract blocks '
-                          "(existing mentions are ignored). auto: jsonl for .jsonl files or a first line starting "
-                          "with {, pubtator for .pubtator files or a first line ID|t|..., else text (standard input: text)."},
+        metadata={"choices": ["auto", *INPUT_FORMATS],
+                  "help": "; ".join(f"{name}: {fmt.help}" for name, fmt in INPUT_FORMATS.items())
+                  + "; auto: by the file suffix, else by the first line (a line starting with { is jsonl, ID|t|... "
+                    "is pubtator), else text (standard input: text)."},
     )
     encoding: str = field(default="utf-8", metadata={"help": "Encoding of the inputs; undecodable bytes become "
                                                                "U+FFFD with a warning naming the file."})
     output: str = field(default="-", metadata={"help": "Output file; - writes standard output."})
-    output_format: Literal["auto", "jsonl", "pubtator", "bioc", "html"] = field(
+    output_format: str = field(
         default="auto",
-        metadata={"help": 'jsonl: {"id", "entities": [{"start", "end", "text", "type", "score"}]} per line; '
-                          "pubtator: title/abstract lines and ID<TAB>start<TAB>end<TAB>mention<TAB>type lines; "
-                          "bioc: a BioC JSON collection; html: a page with coloured entities and a legend. "
-                          "auto: from the output suffix (.jsonl, .pubtator, .json, .html), else jsonl."},
+        metadata={"choices": ["auto", *OUTPUT_FORMATS],
+                  "help": "; ".join(f"{name}: {fmt.help}" for name, fmt in OUTPUT_FORMATS.items())
+                  + "; auto: from the output suffix ("
+                  + ", ".join(suffix for fmt in OUTPUT_FORMATS.values() for suffix in fmt.suffixes) + "), else jsonl."},
     )
     include_text: bool = field(default=False, metadata={"help": "JSONL output: also write each document's text."})
 
@@ -142,10 +143,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from vaner.documents import DocumentAnnotator, load_model
+    from vaner.documents import DocumentAnnotator
     from vaner.formats import (
-        check_output_is_not_an_input, expand_inputs, output_format_for, read_documents, write_documents,
+        check_output_is_not_an_input,
+        expand_inputs,
+        output_format_for,
+        read_documents,
+        write_documents,
     )
+    from vaner.loading import load_model
 
     if model_args.threads:
         torch.set_num_threads(model_args.threads)
@@ -156,11 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         output_format = output_format_for(data_args.output, data_args.output_format)
         check_output_is_not_an_input(data_args.output, expand_inputs(data_args.input))  # fail early on a missing input
-        extra = {}
-        if model_args.base_model_name_or_path:
-            extra["base_model_name_or_path"] = model_args.base_model_name_or_path
         model, tokenizer = load_model(model_args.model_name_or_path, model_args.entity_types, model_args.dataset_name,
-                                      model_args.dtype, model_args.device, model_args.trust_remote_code, **extra)
+                                      model_args.dtype, model_args.device, model_args.trust_remote_code,
+                                      base_model_name_or_path=model_args.base_model_name_or_path)
         annotator = DocumentAnnotator(
             model, tokenizer, entity_types=model_args.entity_types,
             dataset_name=None if model_args.dataset_name is None else model.config.dataset_name,  # the model's spelling
@@ -187,5 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console script (pyproject.toml [project.scripts]): exit status 0 on success."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

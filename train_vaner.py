@@ -28,9 +28,7 @@ import numpy as np
 import torch
 from datasets import DatasetDict, load_dataset, load_from_disk
 from transformers import (
-    AutoConfig,
     AttentionInterface,
-    AutoTokenizer,
     EarlyStoppingCallback,
     HfArgumentParser,
     TrainerCallback,
@@ -39,7 +37,6 @@ from transformers import (
 )
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from configuration_vaner import VanerConfig
 from modeling_vaner import VanerForTokenClassification
 from vaner.corpora import ENTITY_TYPES, get_corpus_spec
 from vaner.evaluation import (
@@ -51,6 +48,7 @@ from vaner.evaluation import (
 )
 from vaner.export import check_model_path, push_folder, save_adapter_folder, save_full_folder, write_model_card
 from vaner.features import MODEL_INPUT_COLUMNS, VanerDataCollator, tokenize_dataset
+from vaner.loading import load_tokenizer
 
 logger = logging.getLogger("train_vaner")
 
@@ -70,7 +68,7 @@ AttentionInterface.register("sdpa_float32", float32_sdpa_attention)
 
 def _bf16_by_default() -> bool:
     """bf16 mixed precision on GPUs that support it. Not on CPUs: there autocast training measured
-    several times slower than fp32 (bench figures in README), although bf16 inference is faster."""
+    several times slower than fp32 (bench figures in docs/benchmarks.md), although bf16 inference is faster."""
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
@@ -162,7 +160,12 @@ class DataArguments:
         },
     )
     use_dbr: bool = field(default=True, metadata={"help": "Train on the DBR samples of the mixture too (--no_use_dbr drops them)."})
-    max_length: int = field(default=128, metadata={"help": "Sentence tokens per row; longer sentences are split into windows."})
+    max_length: int = field(default=128, metadata={"help": "Sentence sub-tokens per row; longer sentences are split into windows."})
+    stride: int | None = field(
+        default=None, metadata={"help": "Sub-tokens shared by consecutive windows of a long sentence (default 32, at most "
+                                        "half a window); each word is trained and scored in its most central window, as "
+                                        "predict_vaner.py tags it."}
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training rows (after shuffling with --seed)."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep the first N validation sentences per corpus."})
     early_stopping_patience: int | None = field(
@@ -339,7 +342,8 @@ def build_model(model_args: ModelArguments, entity_types, dataset_names, tokeniz
 
 def tokenized(split, tokenizer, model_config, data_args):
     names = model_config.dataset_names if data_args.use_dataset_names else []
-    rows, split_count = tokenize_dataset(split, tokenizer, data_args.max_length, model_config.entity_types, names)
+    rows, split_count = tokenize_dataset(split, tokenizer, data_args.max_length, model_config.entity_types, names,
+                                         data_args.stride)
     if split_count:
         logger.info("%d sentences longer than %d tokens were split into windows", split_count, data_args.max_length)
     return rows
@@ -354,7 +358,8 @@ def final_scores(model, tokenizer, mixture, data_args, batch_size) -> list[dict]
             continue
         sentences = first_rows_per_corpus(mixture[split], data_args.max_eval_samples if split == "validation" else None)
         tags, _ = predict_sentence_tags(
-            model, tokenizer, sentences, batch_size, data_args.max_length, data_args.use_dataset_names
+            model, tokenizer, sentences, batch_size, data_args.max_length, data_args.use_dataset_names,
+            stride=data_args.stride,
         )
         for corpus, scores in score_by_corpus(sentences, tags)["corpora"].items():
             rows.append({"corpus": display_name(corpus), "split": split, **scores})
@@ -492,12 +497,7 @@ def main(argv: list[str] | None = None) -> dict:
     mixture = load_mixture(data_args, training_args.seed)
     entity_types = canonical_entity_types(mixture["train"].unique("entity_type"))
     dataset_names = sorted({display_name(name) for name in mixture["train"].unique("source_corpus")})
-    AutoConfig.register(VanerConfig.model_type, VanerConfig, exist_ok=True)  # a VANER folder's config needs no remote code
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.model_name_or_path, gguf_file=model_args.gguf_file, trust_remote_code=model_args.trust_remote_code
-    )
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.trust_remote_code, model_args.gguf_file)
     set_seed(training_args.seed)  # the new head and LoRA weights are drawn here, before the Trainer seeds
     model = build_model(model_args, entity_types, dataset_names, tokenizer)
     vaner_config = model.config
@@ -583,5 +583,10 @@ def main(argv: list[str] | None = None) -> dict:
     }
 
 
+def cli() -> None:
+    """The console script (pyproject.toml [project.scripts]): exit status 0 on success."""
+    main(sys.argv[1:])
+
+
 if __name__ == "__main__":
-    main()
+    cli()

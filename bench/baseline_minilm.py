@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer, Trainer, TrainingArguments, set_seed
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vaner.corpora import IOB_TAGS, parse_corpus_argument  # noqa: E402
-from vaner.features import VanerDataCollator, predictions_to_sentence_tags, sentences_to_dataset, tokenize_dataset  # noqa: E402
-from vaner.metrics import span_scores  # noqa: E402
+from vaner.corpora import IOB_TAGS, parse_corpus_argument
+from vaner.features import VanerDataCollator, predictions_to_sentence_tags, sentences_to_dataset, tokenize_dataset
+from vaner.metrics import span_scores
 
 
 def default_encoder() -> str:

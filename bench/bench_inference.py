@@ -31,12 +31,11 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 NCBI_TEST = PROJECT.parent / "shared" / "corpora" / "ncbi-disease" / "test.tsv"
@@ -187,7 +186,6 @@ def bench_bert(sentences, batch_size, dtype) -> dict:
 
 _RSS_WRAPPER = """
 import resource, sys
-sys.path.insert(0, {project!r})
 import predict_vaner
 code = predict_vaner.main({argv!r})
 try:  # this process's own high-water mark (ru_maxrss would carry the forking parent's over exec on Linux)

@@ -15,17 +15,15 @@ import argparse
 import importlib.util
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import torch  # noqa: E402
+import torch
 
 NCBI_TEST = PROJECT.parent / "shared" / "corpora" / "ncbi-disease" / "test.tsv"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -32,20 +32,16 @@ import contextlib
 import importlib.util
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
-sys.path.insert(0, str(PROJECT / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import torch  # noqa: E402
-from transformers.trainer_pt_utils import LengthGroupedSampler  # noqa: E402
-
-from bench_inference import GGUF_FILE, FlopCounter, linear_parameters, matmul_rate  # noqa: E402
+import torch
+from bench_inference import GGUF_FILE, FlopCounter, linear_parameters, matmul_rate
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 SHORT_INSTRUCTIONS = {"instruction_template": "{entity_type} in {dataset}: ",
                       "instruction_template_without_dataset": "{entity_type}: "}

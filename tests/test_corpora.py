@@ -13,7 +13,6 @@ from vaner.corpora import (
     DocumentSentence,
     RawSentence,
     Sentence,
-    annotate_document,
     document_to_sentences,
     iob_spans,
     load_corpus,
@@ -22,10 +21,8 @@ from vaner.corpora import (
     read_pubtator,
     repair_iob2,
     resolve_split_path,
-    sentence_character_spans,
     tokenize_with_offsets,
     write_iob_file,
-    write_pubtator,
 )
 
 SHARED_CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
@@ -327,27 +324,6 @@ def test_read_pubtator(pubtator_path):
     assert all(second.text[a.start : a.end] == a.mention for a in second.annotations)
 
 
-def test_pubtator_write_back_is_identical(pubtator_path, tmp_path):
-    copy = tmp_path / "copy.pubtator"
-    write_pubtator(read_pubtator(pubtator_path), copy)
-    assert copy.read_text(encoding="utf-8") == PUBTATOR
-
-
-def test_pubtator_round_trip_through_sentences_keeps_offsets(pubtator_path, tmp_path):
-    documents = read_pubtator(pubtator_path)
-    predicted = []
-    for document in documents:
-        spans = [span for sentence in document_to_sentences(document) for span in sentence_character_spans(sentence)]
-        predicted.append(annotate_document(document, spans))
-    copy = tmp_path / "copy.pubtator"
-    write_pubtator(predicted, copy)
-    for original, written in zip(documents, read_pubtator(copy)):
-        assert written.text == original.text
-        assert [(a.start, a.end, a.entity_type, a.mention) for a in written.annotations] == [
-            (a.start, a.end, a.entity_type, a.mention) for a in original.annotations
-        ]
-
-
 def test_document_sentences_keep_offsets_and_never_split_a_mention(pubtator_path):
     first, second = read_pubtator(pubtator_path)
     sentences = document_to_sentences(first)
@@ -370,20 +346,6 @@ def test_document_sentences_keep_offsets_and_never_split_a_mention(pubtator_path
         ("B-Gene", "I-Gene", "I-Gene", "O", "O", "B-Species", "O", "O", "O", "B-Species", "I-Species"),
     )
     assert abstract.tokens[:3] == ("TNF", "-", "α")
-
-
-def test_predicted_word_tags_become_pubtator_mentions(pubtator_path, tmp_path):
-    document = read_pubtator(pubtator_path)[1]
-    abstract = document_to_sentences(document)[1]  # TNF - α and β - catenin levels rose in mice .
-    predicted_tags = ["B", "I", "I", "O", "B", "O", "O", "O", "O", "O", "I", "O"]
-    spans = sentence_character_spans(abstract, predicted_tags, entity_type="Gene")
-    assert spans == [(54, 59, "Gene"), (64, 65, "Gene"), (89, 93, "Gene")]  # I after O starts an entity
-    out = tmp_path / "predicted.pubtator"
-    write_pubtator([annotate_document(document, spans)], out)
-    lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines[2:] == ["10002\t54\t59\tTNF-α\tGene", "10002\t64\t65\tβ\tGene", "10002\t89\t93\tmice\tGene", ""]
-    with pytest.raises(ValueError, match="need an entity_type"):
-        sentence_character_spans(abstract, predicted_tags)
 
 
 def test_load_corpus_reads_pubtator_with_the_registry_mapping(pubtator_path):
@@ -447,3 +409,24 @@ def test_non_utf8_corpus_files_name_file_and_line(tmp_path):
         load_corpus("ncbi-disease", latin1)
     with pytest.raises(CorpusFormatError, match=rf"^{re.escape(str(latin1))}:2: not UTF-8 text"):
         read_pubtator(latin1)
+
+
+def test_a_corpus_format_is_one_registration(tmp_path, monkeypatch):
+    """The seam for a new corpus format: register a reader of typed IOB2 sentences; load_corpus uses it."""
+    import json
+
+    from vaner import corpora
+
+    def read_jsonl_corpus(path):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            record = json.loads(line)
+            yield record["tokens"], record["tags"], number, 0
+
+    monkeypatch.setattr(corpora, "CORPUS_FORMATS", dict(corpora.CORPUS_FORMATS))
+    corpora.register_corpus_format(
+        corpora.CorpusFormat("jsonl", lambda path: path.suffix == ".jsonl", read_jsonl_corpus), first=True)
+    assert list(corpora.CORPUS_FORMATS)[0] == "jsonl"
+    path = tmp_path / "corpus.jsonl"
+    path.write_text(json.dumps({"tokens": ["BRCA1", "mice"], "tags": ["I-Gene", "O"]}) + "\n", encoding="utf-8")
+    (sentence,) = load_corpus("bc2gm", path)
+    assert sentence.tags == ("B", "O") and sentence.entity_type == "Gene" and sentence.location == f"{path}:1"

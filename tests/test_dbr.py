@@ -8,7 +8,7 @@ import torch
 
 from vaner.corpora import Sentence, load_corpus
 from vaner.dbr import DbrSampler, DbrSettings, dbr_row, dbr_rows, name_tokens, retrieval_pools
-from vaner.knowledge_base import Entity, KnowledgeBase
+from vaner.knowledge_base import KnowledgeBase, KnowledgeBaseEntry
 from vaner.phrases import BREAK, CONTENT, INNER, PhraseMiner, gold_spans, mining_recall, token_roles
 from vaner.retrieval import DenseIndex, cached_kb_embeddings, encode_texts, encoder_fingerprint, load_encoder
 
@@ -53,21 +53,21 @@ def tiny_encoder(tiny_encoder_dir):
 
 
 KB_ENTITIES = [
-    Entity("breast cancer", "Disease"),
-    Entity("ovarian cancer", "Disease"),
-    Entity("tumour", "Disease"),
-    Entity("Cowden syndrome", "Disease"),
-    Entity("aspirin", "Chemical"),
-    Entity("naloxone", "Chemical"),
-    Entity("cisplatin", "Chemical"),
-    Entity("BRCA1", "Gene"),
-    Entity("APC", "Gene"),
-    Entity("APC", "Disease"),  # also a Disease: never a negative of a Disease row
-    Entity("mice", "Species"),
-    Entity("rats", "Species"),
-    Entity("heart", "Anatomy"),
-    Entity("IL-2 receptor", "Gene"),
-    Entity("disease;generalized", "Disease"),  # holds the separator: never drawn
+    KnowledgeBaseEntry("breast cancer", "Disease"),
+    KnowledgeBaseEntry("ovarian cancer", "Disease"),
+    KnowledgeBaseEntry("tumour", "Disease"),
+    KnowledgeBaseEntry("Cowden syndrome", "Disease"),
+    KnowledgeBaseEntry("aspirin", "Chemical"),
+    KnowledgeBaseEntry("naloxone", "Chemical"),
+    KnowledgeBaseEntry("cisplatin", "Chemical"),
+    KnowledgeBaseEntry("BRCA1", "Gene"),
+    KnowledgeBaseEntry("APC", "Gene"),
+    KnowledgeBaseEntry("APC", "Disease"),  # also a Disease: never a negative of a Disease row
+    KnowledgeBaseEntry("mice", "Species"),
+    KnowledgeBaseEntry("rats", "Species"),
+    KnowledgeBaseEntry("heart", "Anatomy"),
+    KnowledgeBaseEntry("IL-2 receptor", "Gene"),
+    KnowledgeBaseEntry("disease;generalized", "Disease"),  # holds the separator: never drawn
 ]
 
 

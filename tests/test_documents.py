@@ -23,7 +23,7 @@ from vaner.documents import (
     resolve_overlaps,
     split_sentences,
 )
-from vaner.features import tokenize_sentence
+from vaner.features import NO_WORD, tokenize_sentence
 
 TRICKY = "TNF-\u03b1\u00a0and  \u03b2-catenin rose\r\nin IL-2 mice."
 TRICKY_ENTITIES = ["TNF-\u03b1", "\u03b2-catenin", "IL-2"]
@@ -60,12 +60,10 @@ def word_mode_tags(tokenizer, text, entity_texts) -> dict[int, int]:
     tags = {}
     for start, end in split_sentences(text):
         words = [(word, start + s, start + e) for word, s, e in tokenize_with_offsets(text[start:end])]
-        encoding = tokenize_sentence([word for word, _, _ in words], tokenizer)
-        seen = set()
+        (encoding,) = tokenize_sentence([word for word, _, _ in words], tokenizer)
         for token_id, word in zip(encoding["input_ids"], encoding["word_ids"]):
-            if word is None or word in seen:
+            if word == NO_WORD:
                 continue
-            seen.add(word)
             tag = _tag(words[word][1], words[word][2], targets)
             assert tags.setdefault(token_id, tag) == tag, f"token {token_id} is both inside and outside entities"
     return tags
@@ -169,7 +167,7 @@ def test_windows_cover_every_unit_within_budget_and_overlap():
     counts = [1, 3, 1, 2, 1, 1, 4, 1, 1, 2, 1, 1, 1, 3, 1]
     windows = plan_windows(counts, budget=6, stride=2)
     assert windows[0][0] == 0 and windows[-1][1] == len(counts)
-    for (a, b), (c, d) in zip(windows, windows[1:]):
+    for (a, b), (c, _d) in zip(windows, windows[1:]):
         assert a < c <= b, "windows advance and leave no gap"
         assert sum(counts[c:b]) <= 2
     assert all(sum(counts[a:b]) <= 6 for a, b in windows)
@@ -229,7 +227,7 @@ def test_word_mode_feeds_the_tokens_of_training(tokenizer):
     sentence = "IL-2 receptor (CD25) expression;TNF-\u03b1 rose."
     DocumentAnnotator(recorder, tokenizer).annotate(sentence)
     words = [word for word, _, _ in tokenize_with_offsets(sentence)]
-    expected = tokenize_sentence(words, tokenizer)["input_ids"]
+    expected = tokenize_sentence(words, tokenizer)[0]["input_ids"]
     assert recorder.calls[0]["input_ids"][0].tolist() == expected
 
 

@@ -5,9 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from datasets import Dataset
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
+from pipeline_vaner import WordWindows
 from vaner.corpora import Sentence, load_corpus
 from vaner.features import (
     DATASET_FEATURES,
@@ -16,11 +18,9 @@ from vaner.features import (
     VanerDataCollator,
     dataset_index,
     predictions_to_sentence_tags,
-    predictions_to_word_tags,
     sentences_to_dataset,
     tokenize_dataset,
     tokenize_sentence,
-    tokenize_sentence_windows,
 )
 
 SHARED_CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
@@ -80,85 +80,69 @@ LABELS = ["B", "O", "B", "O", "B", "I", "O"]
 
 
 def test_alignment_labels_first_sub_token_of_each_word(any_tokenizer):
-    encoding = tokenize_sentence(WORDS, any_tokenizer, LABELS)
+    (row,) = tokenize_sentence(WORDS, any_tokenizer, LABELS)
     text = " ".join(WORDS)
+    encoding = any_tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True)
     # The rule: the same ids as tokenizing the joined text with default special tokens.
-    assert encoding["input_ids"] == any_tokenizer(text)["input_ids"]
-    assert encoding["attention_mask"] == [1] * len(encoding["input_ids"])
-    word_ids = encoding["word_ids"]
-    assert [w for w in word_ids if w is not None] == sorted(w for w in word_ids if w is not None)
-    assert {w for w in word_ids if w is not None} == set(range(len(WORDS)))
-    special_mask = any_tokenizer(text, return_special_tokens_mask=True)["special_tokens_mask"]
-    assert sum(special_mask) == any_tokenizer.num_special_tokens_to_add()
-    for is_special, word in zip(special_mask, word_ids):
-        if is_special:
-            assert word is None
+    assert row["input_ids"] == encoding["input_ids"]
+    assert row["attention_mask"] == [1] * len(row["input_ids"])
+    # One labelled position per word, in order, never a special token; word_ids name the word there only.
+    labelled = [i for i, label in enumerate(row["labels"]) if label != IGNORE_INDEX]
+    assert [i for i, word in enumerate(row["word_ids"]) if word != NO_WORD] == labelled
+    assert [row["word_ids"][i] for i in labelled] == list(range(len(WORDS)))
+    assert [row["labels"][i] for i in labelled] == [("O", "B", "I").index(label) for label in LABELS]
+    assert not any(encoding["special_tokens_mask"][i] for i in labelled)
+    # The labelled sub-token is the word's first: it starts the word, and no earlier sub-token reaches into it.
+    position = 0
+    for word, i in zip(WORDS, labelled):
+        start = text.index(word, position)
+        first_start, first_end = encoding["offset_mapping"][i]
+        assert text[first_start:first_end].strip() and word.startswith(text[first_start:first_end].strip())
+        assert all(end <= start for _, end in encoding["offset_mapping"][:i] if end > 0)
+        position = start + len(word)
     # "nephromutantoxic" is unseen: several sub-tokens, only the first labelled.
-    unseen = [i for i, w in enumerate(word_ids) if w == 4]
-    assert len(unseen) > 1
-    assert [encoding["labels"][i] for i in unseen] == [1] + [IGNORE_INDEX] * (len(unseen) - 1)
-    # Labels: one per word, on its first sub-token, in order.
-    labelled = [label for label in encoding["labels"] if label != IGNORE_INDEX]
-    assert labelled == [("O", "B", "I").index(label) for label in LABELS]
-    first_positions = [word_ids.index(w) for w in range(len(WORDS))]
-    assert [i for i, label in enumerate(encoding["labels"]) if label != IGNORE_INDEX] == first_positions
-
-
-def test_sub_tokens_cover_their_words_greek_letters_included(any_tokenizer):
-    text = " ".join(WORDS)
-    encoding = any_tokenizer(text, return_offsets_mapping=True)
-    word_ids = tokenize_sentence(WORDS, any_tokenizer)["word_ids"]
-    for word_index, word in enumerate(WORDS):
-        spans = [encoding["offset_mapping"][i] for i, w in enumerate(word_ids) if w == word_index]
-        covered = text[min(s for s, _ in spans) : max(e for _, e in spans)].strip()
-        assert covered == word
+    after = labelled[WORDS.index("nephromutantoxic") + 1]
+    assert after - labelled[WORDS.index("nephromutantoxic")] > 1
 
 
 def test_without_labels_and_with_label_ids(tokenizer):
-    assert tokenize_sentence(WORDS, tokenizer)["labels"] is None
+    assert tokenize_sentence(WORDS, tokenizer)[0]["labels"] is None
     with_ids = tokenize_sentence(WORDS, tokenizer, [1, 0, 1, 0, 1, 2, 0])
-    assert with_ids["labels"] == tokenize_sentence(WORDS, tokenizer, LABELS)["labels"]
+    assert with_ids[0]["labels"] == tokenize_sentence(WORDS, tokenizer, LABELS)[0]["labels"]
     with pytest.raises(ValueError, match="6 labels for 7 words"):
         tokenize_sentence(WORDS, tokenizer, LABELS[:-1])
     with pytest.raises(ValueError, match="'B-Disease' is not one of"):
         tokenize_sentence(["a"], tokenizer, ["B-Disease"])
 
 
-def assert_not_inside_a_fitting_entity(words, labels, start, tokenizer, max_length):
-    """A window may start inside an entity only when the entity alone exceeds the limit."""
-    if labels[start] != "I":
-        return
-    first = max(i for i in range(start) if labels[i] == "B")
-    last = next((i for i in range(start, len(labels)) if labels[i] != "I"), len(labels))
-    assert len(tokenizer(" ".join(words[first:last]))["input_ids"]) > max_length, "a window cut a short entity"
-
-
-def test_windows_split_at_word_boundaries_and_keep_every_word(any_tokenizer):
+def test_windows_overlap_and_label_every_word_once(any_tokenizer):
     words = WORDS * 4
     labels = LABELS * 4
-    whole = tokenize_sentence(words, any_tokenizer, labels)
+    (whole,) = tokenize_sentence(words, any_tokenizer, labels)
     max_length = 14
     assert len(whole["input_ids"]) > max_length
-    windows = tokenize_sentence_windows(words, any_tokenizer, max_length, labels)
-    assert len(windows) > 1
-    assert all(len(window["input_ids"]) <= max_length for window in windows)
-    covered = []
-    for window in windows:
-        window_words = sorted({w for w in window["word_ids"] if w is not None})
-        assert window_words == list(range(window_words[0], window_words[-1] + 1))
+    windows = WordWindows(any_tokenizer, max_length, stride=4).sentences([words])[0]
+    rows = tokenize_sentence(words, any_tokenizer, labels, max_length, stride=4)
+    assert len(rows) == len(windows) > 1
+    assert all(len(row["input_ids"]) <= max_length for row in rows)
+    for window, row in zip(windows, rows):
         # Each window is the rule applied to its own words.
-        assert window["input_ids"] == any_tokenizer(" ".join(words[window_words[0] : window_words[-1] + 1]))["input_ids"]
-        assert_not_inside_a_fitting_entity(words, labels, window_words[0], any_tokenizer, max_length)
-        covered += window_words
-    assert covered == list(range(len(words)))
-    labelled = [label for window in windows for label in window["labels"] if label != IGNORE_INDEX]
+        assert row["input_ids"] == any_tokenizer(" ".join(words[window.first_unit : window.last_unit]))["input_ids"]
+    # Windows advance, leave no gap, and share words where the stride holds them.
+    assert all(a.first_unit < b.first_unit <= a.last_unit for a, b in zip(windows, windows[1:]))
+    assert any(b.first_unit < a.last_unit for a, b in zip(windows, windows[1:]))
+    owned = [word for row in rows for word in row["word_ids"] if word != NO_WORD]
+    assert owned == list(range(len(words))), "every word is labelled once, in its most central window"
+    labelled = [label for row in rows for label in row["labels"] if label != IGNORE_INDEX]
     assert labelled == [("O", "B", "I").index(label) for label in labels]
-    assert tokenize_sentence_windows(words, any_tokenizer, None, labels) == [whole]
+    assert tokenize_sentence(words, any_tokenizer, labels, None) == [whole]
 
 
-def test_a_word_longer_than_the_limit_is_an_error(tokenizer):
-    with pytest.raises(ValueError, match="alone needs more than max_length=3"):
-        tokenize_sentence_windows(["a", "xyzzyquxquux", "b"], tokenizer, 3)
+def test_a_word_longer_than_a_window_is_cut_after_its_first_sub_tokens(tokenizer):
+    rows = tokenize_sentence(["a", "xyzzyquxquux", "b"], tokenizer, ["O", "B", "O"], max_length=3, stride=0)
+    assert all(len(row["input_ids"]) <= 3 for row in rows)
+    labelled = [label for row in rows for label in row["labels"] if label != IGNORE_INDEX]
+    assert labelled == [0, 1, 0]
 
 
 def sentences():
@@ -187,9 +171,9 @@ def test_tokenize_dataset_columns_ids_and_split_count(tokenizer):
     # display and registry names match ("ncbi-disease" = "NCBI-disease"); absent and DBR rows get -1
     assert [by_sentence[i]["dataset_ids"] for i in range(4)] == [0, 1, -1, -1]
     assert all(len(row["input_ids"]) <= 24 for row in tokenized)
-    single = tokenize_sentence(WORDS, tokenizer, LABELS)
+    (single,) = tokenize_sentence(WORDS, tokenizer, LABELS)
     assert tokenized[0]["input_ids"] == single["input_ids"] and tokenized[0]["labels"] == single["labels"]
-    assert tokenized[0]["word_ids"] == [NO_WORD if w is None else w for w in single["word_ids"]]
+    assert tokenized[0]["word_ids"] == single["word_ids"]
 
 
 def test_unknown_entity_type_lists_the_known_ones(tokenizer):
@@ -239,19 +223,17 @@ def test_collator_needs_a_pad_token():
         VanerDataCollator(tokenizer)([{"input_ids": [1]}])
 
 
-def test_predictions_to_word_tags_from_logits_and_ids():
-    word_ids = [None, 0, 0, 1, None, 2]
-    ids = [2, 1, 2, 0, 1, 2]  # the word's first sub-token decides; specials and later sub-tokens do not
-    assert predictions_to_word_tags(ids, word_ids) == ["B", "O", "I"]
-    logits = np.eye(3)[ids]
-    assert predictions_to_word_tags(torch.tensor(logits), word_ids) == ["B", "O", "I"]
-    padded = np.concatenate([logits, np.eye(3)[[1, 1]]])
-    assert predictions_to_word_tags(padded, word_ids) == ["B", "O", "I"]
-    left_padded = np.concatenate([np.eye(3)[[1, 1]], logits])
-    assert predictions_to_word_tags(left_padded, word_ids, padding_side="left") == ["B", "O", "I"]
-    assert predictions_to_word_tags(ids, [NO_WORD, 0, 0, 2, NO_WORD, 3], n_words=5) == ["B", "O", "O", "I", "O"]
-    with pytest.raises(ValueError, match="2 predictions for 6 sub-tokens"):
-        predictions_to_word_tags([0, 1], word_ids)
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_predictions_to_sentence_tags_reads_the_owned_positions(padding_side):
+    tokenized = Dataset.from_dict({"word_ids": [[NO_WORD, 0, NO_WORD, 1], [NO_WORD, NO_WORD, 2]],
+                                   "sentence_index": [0, 0]})
+    ids = [[2, 1, 2, 0], [1, 1, 2]]  # only the positions that carry a word decide
+    padded = [row + [1] * (5 - len(row)) if padding_side == "right" else [1] * (5 - len(row)) + row for row in ids]
+    assert predictions_to_sentence_tags(padded, tokenized, [4], padding_side) == [["B", "O", "I", "O"]]
+    logits = [torch.tensor(np.eye(3)[row]) for row in ids]
+    assert predictions_to_sentence_tags(logits, tokenized, [3]) == [["B", "O", "I"]]
+    with pytest.raises(ValueError, match="2 predictions for 4 sub-tokens"):
+        predictions_to_sentence_tags([[0, 1], [0, 1, 2]], tokenized, [3])
 
 
 def test_gold_labels_decode_back_to_the_words_tags_through_windows(tokenizer):
@@ -280,18 +262,6 @@ def test_real_corpus_round_trips_through_tokenization(tokenizer):
     predictions = [[label if label != IGNORE_INDEX else 0 for label in row] for row in tokenized["labels"]]
     tags = predictions_to_sentence_tags(predictions, tokenized, [len(s.tokens) for s in corpus])
     assert tags == [list(sentence.tags) for sentence in corpus]
-
-
-@pytest.mark.parametrize("max_length", [5, 8, 9])
-def test_windows_end_before_an_entity_rather_than_inside_it(tokenizer, max_length):
-    words = ["the", "risk", "of", "ovarian", "cancer", "in", "breast", "cancer", "gene", "mutations", "was", "12", "%", "."]
-    labels = ["O", "O", "O", "B", "I", "O", "B", "I", "I", "O", "O", "O", "O", "O"]
-    windows = tokenize_sentence_windows(words, tokenizer, max_length, labels)
-    starts = [min(w for w in window["word_ids"] if w is not None) for window in windows]
-    assert len(starts) > 1
-    for start in starts:
-        assert_not_inside_a_fitting_entity(words, labels, start, tokenizer, max_length)
-    assert all(len(window["input_ids"]) <= max_length for window in windows)
 
 
 def test_collator_takes_torch_formatted_rows(tokenizer):

@@ -5,6 +5,7 @@ import json
 import logging
 import xml.etree.ElementTree as ElementTree
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -269,3 +270,29 @@ def test_non_utf8_inputs_are_named_with_file_and_line(tmp_path, caplog):
     assert f"{tmp_path / 'utf16.txt'}: bytes that are not utf-8 (first at line 1, byte 0)" in caplog.text
     assert "UTF-16 byte-order mark" in caplog.text and "--encoding utf-16" in caplog.text
     assert read_text_file(tmp_path / "utf16.txt", encoding="utf-16").text == "BRCA1 mice.\nSecond line.\n"
+
+
+def test_a_format_is_one_registration(tmp_path, monkeypatch):
+    """The seam for a new format: register a reader or a writer; auto detection and the writers find it."""
+    from vaner import formats
+
+    def read_lines(path, encoding):
+        for number, line in enumerate(Path(path).read_text(encoding=encoding).splitlines(), start=1):
+            yield Document(f"line{number}", line)
+
+    class CountWriter(formats.DocumentWriter):
+        def _write(self, annotated):
+            self.stream.write(f"{annotated.document_id}\t{len(annotated.entities)}\n")
+
+    monkeypatch.setitem(formats.INPUT_FORMATS, "lines", formats.InputFormat("lines", read_lines, "a document per line",
+                                                                           (".lines",)))
+    monkeypatch.setitem(formats.OUTPUT_FORMATS, "counts", formats.OutputFormat(
+        "counts", lambda stream, entity_types, **options: CountWriter(stream), "entities per document", (".counts",)))
+    source = tmp_path / "in.lines"
+    source.write_text("BRCA1 mice.\nCisplatin.\n", encoding="utf-8")
+    documents = list(read_documents([source]))
+    assert [(d.document_id, d.text) for d in documents] == [("line1", "BRCA1 mice."), ("line2", "Cisplatin.")]
+    output = tmp_path / "out.counts"
+    assert output_format_for(output) == "counts"
+    write_documents((AnnotatedDocument(d) for d in documents), output)
+    assert output.read_text(encoding="utf-8") == "line1\t0\nline2\t0\n"

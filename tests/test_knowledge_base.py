@@ -7,8 +7,8 @@ import pytest
 
 from vaner.corpora import CorpusFormatError, Sentence
 from vaner.knowledge_base import (
-    Entity,
     KnowledgeBase,
+    KnowledgeBaseEntry,
     KnowledgeBaseFormatError,
     build_knowledge_base,
     find_umls_files,
@@ -63,14 +63,14 @@ def test_name_type_file_with_header_normalises_and_deduplicates(tmp_path):
         "1237\tGene\n",  # no letter: an identifier, left out
     )
     entities = read_name_type_file(path)
-    assert entities[0] == Entity("BRCA1", "Gene")
+    assert entities[0] == KnowledgeBaseEntry("BRCA1", "Gene")
     knowledge_base = KnowledgeBase(entities)
     assert list(knowledge_base) == [
-        Entity("BRCA1", "Gene"),
-        Entity("Aspirin", "Chemical"),
-        Entity("heart", "Anatomy"),
-        Entity("Breast Cancer", "Disease"),
-        Entity("BRCA1", "Disease"),
+        KnowledgeBaseEntry("BRCA1", "Gene"),
+        KnowledgeBaseEntry("Aspirin", "Chemical"),
+        KnowledgeBaseEntry("heart", "Anatomy"),
+        KnowledgeBaseEntry("Breast Cancer", "Disease"),
+        KnowledgeBaseEntry("BRCA1", "Disease"),
     ]
     assert knowledge_base.counts_by_type() == {"Gene": 1, "Chemical": 1, "Anatomy": 1, "Disease": 2}
     assert knowledge_base.without_letters == 1
@@ -81,7 +81,7 @@ def test_name_type_file_with_header_normalises_and_deduplicates(tmp_path):
 
 def test_name_type_file_without_header(tmp_path):
     path = write(tmp_path / "kb.tsv", "naloxone\tChemical\nmice\tSpecies\n")
-    assert read_name_type_file(path) == [Entity("naloxone", "Chemical"), Entity("mice", "Species")]
+    assert read_name_type_file(path) == [KnowledgeBaseEntry("naloxone", "Chemical"), KnowledgeBaseEntry("mice", "Species")]
 
 
 @pytest.mark.parametrize(
@@ -158,14 +158,14 @@ def test_umls_rrf_english_non_suppressed_names_with_mapped_types(umls_dir):
     assert mrconso.parent.name == "META"
     entities = list(read_umls(mrconso, mrsty))
     assert entities == [
-        Entity("Breast Cancer", "Disease"),
-        Entity("Malignant neoplasm of breast", "Disease"),
-        Entity("Aspirin", "Chemical"),  # two chemical semantic types give one entry
-        Entity("BRCA1 gene", "Gene"),
-        Entity("Mus musculus", "Species"),
-        Entity("Heart", "Body Part, Organ, or Organ Component"),  # kept as a negative type
+        KnowledgeBaseEntry("Breast Cancer", "Disease"),
+        KnowledgeBaseEntry("Malignant neoplasm of breast", "Disease"),
+        KnowledgeBaseEntry("Aspirin", "Chemical"),  # two chemical semantic types give one entry
+        KnowledgeBaseEntry("BRCA1 gene", "Gene"),
+        KnowledgeBaseEntry("Mus musculus", "Species"),
+        KnowledgeBaseEntry("Heart", "Body Part, Organ, or Organ Component"),  # kept as a negative type
     ]
-    assert Entity("Heart", "Body Part, Organ, or Organ Component") not in list(read_umls(mrconso, mrsty, keep_other_types=False))
+    assert KnowledgeBaseEntry("Heart", "Body Part, Organ, or Organ Component") not in list(read_umls(mrconso, mrsty, keep_other_types=False))
 
 
 def test_umls_malformed_line_is_named(umls_dir):
@@ -185,10 +185,10 @@ def test_typed_mentions_of_kb_corpora(tmp_path):
         "E\tB-Organism\n.\tI-Organism\ncoli\tI-Organism\n",
     )
     assert mentions_of_iob_file(path) == [
-        Entity("BRCA1 protein", "Gene"),
-        Entity("cisplatin", "Chemical"),
-        Entity("mice", "Species"),
-        Entity("E . coli", "Species"),
+        KnowledgeBaseEntry("BRCA1 protein", "Gene"),
+        KnowledgeBaseEntry("cisplatin", "Chemical"),
+        KnowledgeBaseEntry("mice", "Species"),
+        KnowledgeBaseEntry("E . coli", "Species"),
     ]
     untyped = write(tmp_path / "untyped.tsv", "BRCA1\tB\n")
     with pytest.raises(CorpusFormatError):
@@ -197,7 +197,7 @@ def test_typed_mentions_of_kb_corpora(tmp_path):
 
 def test_corpus_mentions_take_the_sentence_type():
     sentence = Sentence(("Familial", "breast", "cancer", "and", "APC", "."), ("B", "I", "I", "O", "B", "O"), "Disease", "ncbi-disease")
-    assert mentions_of_sentences([sentence]) == [Entity("Familial breast cancer", "Disease"), Entity("APC", "Disease")]
+    assert mentions_of_sentences([sentence]) == [KnowledgeBaseEntry("Familial breast cancer", "Disease"), KnowledgeBaseEntry("APC", "Disease")]
 
 
 def test_build_knowledge_base_orders_sources_and_hash_follows_content(tmp_path, umls_dir):
@@ -205,7 +205,7 @@ def test_build_knowledge_base_orders_sources_and_hash_follows_content(tmp_path, 
     sentence = Sentence(("Breast", "cancer", "."), ("B", "I", "O"), "Disease", "ncbi-disease")
     knowledge_base = build_knowledge_base([tsv], [umls_dir], corpus_sentences=[sentence])
     # The corpus spelling comes first and wins over the file's and UMLS's.
-    assert knowledge_base[0] == Entity("Breast cancer", "Disease")
+    assert knowledge_base[0] == KnowledgeBaseEntry("Breast cancer", "Disease")
     assert knowledge_base.names.count("Breast Cancer") == 0
     assert knowledge_base.sources["corpus mentions"] == 1
     assert len(knowledge_base) == 1 + 1 + 6 - 1
@@ -233,7 +233,7 @@ def test_names_the_corpora_of_their_type_leave_unannotated_are_dropped():
     from vaner.knowledge_base import annotation_consistency, drop_unannotated_names
 
     knowledge_base = KnowledgeBase(
-        [Entity("complex", "Gene"), Entity("BRCA1", "Gene"), Entity("complex", "Disease"), Entity("IL-2", "Gene")]
+        [KnowledgeBaseEntry("complex", "Gene"), KnowledgeBaseEntry("BRCA1", "Gene"), KnowledgeBaseEntry("complex", "Disease"), KnowledgeBaseEntry("IL-2", "Gene")]
     )
     gene_sentences = [
         Sentence(("The", "Complex", "binds", "BRCA1", "."), ("O", "O", "O", "B", "O"), "Gene", "bc2gm"),
@@ -248,8 +248,8 @@ def test_names_the_corpora_of_their_type_leave_unannotated_are_dropped():
     assert (counts[3].occurrences, counts[3].annotated) == (1, 1)  # "IL-2" tokenized as "IL - 2"
     assert 2 not in counts
     kept, dropped = drop_unannotated_names(knowledge_base, gene_sentences, min_occurrences=2, min_annotated_share=0.1)
-    assert dropped == [Entity("complex", "Gene")]
-    assert list(kept) == [Entity("BRCA1", "Gene"), Entity("complex", "Disease"), Entity("IL-2", "Gene")]
+    assert dropped == [KnowledgeBaseEntry("complex", "Gene")]
+    assert list(kept) == [KnowledgeBaseEntry("BRCA1", "Gene"), KnowledgeBaseEntry("complex", "Disease"), KnowledgeBaseEntry("IL-2", "Gene")]
     kept, dropped = drop_unannotated_names(knowledge_base, gene_sentences, min_occurrences=3)
     assert dropped == [] and len(kept) == 4
 
@@ -263,3 +263,22 @@ def test_non_utf8_knowledge_base_files_name_file_and_line(tmp_path, umls_dir):
     mrsty.write_bytes(mrsty.read_bytes().split(b"\n", 1)[0] + b"\n\x00\xff\xfe binary\n")
     with pytest.raises(KnowledgeBaseFormatError, match=rf"^{re.escape(str(mrsty))}:2: not UTF-8 text"):
         list(read_umls(umls_dir / "META" / "MRCONSO.RRF", mrsty))
+
+
+def test_a_knowledge_base_source_is_one_registration(tmp_path, monkeypatch):
+    """The seam for a new source: register a reader of entities; build_knowledge_base and --kb_source reach it."""
+    from vaner import knowledge_base
+
+    def read_comma_file(path, keep_other_types):
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            name, entity_type = line.rsplit(",", 1)
+            yield KnowledgeBaseEntry(name, knowledge_base.normalize_entity_type(entity_type))
+
+    monkeypatch.setitem(knowledge_base.KB_SOURCES, "csv", knowledge_base.KnowledgeBaseSource(
+        "csv", read_comma_file, "name,type lines"))
+    path = tmp_path / "names.csv"
+    path.write_text("cisplatin,Pharmacologic Substance\nBRCA1,Gene/Protein\n", encoding="utf-8")
+    built = build_knowledge_base(sources=[("csv", path)])
+    assert sorted(zip(built.names, built.entity_types)) == [("BRCA1", "Gene"), ("cisplatin", "Chemical")]
+    with pytest.raises(KnowledgeBaseFormatError, match="unknown knowledge-base source 'tsv'"):
+        build_knowledge_base(sources=[("tsv", path)])

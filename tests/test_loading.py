@@ -238,3 +238,18 @@ def test_gguf_backbone_keeps_its_lower_layers_when_asked():
     assert len(lower.model.layers) == lower.config.num_hidden_layers == 4
     for name, weight in lower.model.state_dict().items():
         torch.testing.assert_close(weight, full.model.state_dict()[name], atol=0, rtol=0)
+
+
+def test_one_loader_spells_entity_types_and_picks_precision_and_device(tiny_vaner_dir):
+    from vaner.loading import load_model
+
+    model, tokenizer = load_model(str(tiny_vaner_dir), entity_types=[" disease", "CHEMICAL"], dtype="float32",
+                                  device="auto")
+    assert model.config.entity_types == ["Disease", "Chemical"]
+    assert model.config.spell_entity_types(["gene", "Gene", "Virus"]) == (["Gene"], ["Virus"])
+    assert next(model.parameters()).dtype == torch.float32 and not model.training
+    assert tokenizer.pad_token is not None
+    every, _ = load_model(str(tiny_vaner_dir), entity_types=["Disease"], dtype="bfloat16", device="cpu",
+                          all_known_types=True)
+    assert every.config.entity_types == every.config.known_entity_types
+    assert next(every.parameters()).dtype == torch.bfloat16

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets import Dataset
 import yaml
+from datasets import Dataset
 from safetensors.torch import load_file
 from transformers import AutoModelForTokenClassification, Trainer, pipeline
 
@@ -67,9 +67,11 @@ def test_training_learns_and_writes_a_folder_the_stock_api_loads(llama_dir, toy_
     assert model.config.dataset_names == ["toy-chem", "toy-disease"]
     ner = pipeline("token-classification", model=str(output), trust_remote_code=True, aggregation_strategy="simple")
     text = "The risk of tumour after Naloxone in mice ."
-    for group in ner(text):
+    found = ner(text)
+    assert found, "a model trained to a fifth of its first loss tags the training template"
+    for group in found:
         assert group["entity_group"] in {"Disease", "Chemical"}
-        assert text[group["start"] : group["end"]].strip() == text[group["start"] : group["end"]].strip()
+        assert text[group["start"] : group["end"]] == group["word"]
 
 
 def adapter_weights(folder):
@@ -199,11 +201,11 @@ def test_validation_scores_follow_each_sentence_to_its_corpus_under_group_by_len
 
 
 def test_metrics_refuse_rows_that_come_back_reordered():
+    from conftest import toy_sentences
     from transformers import EvalPrediction
 
     from vaner.evaluation import trainer_metrics
     from vaner.features import sentences_to_dataset
-    from conftest import toy_sentences
 
     sentences = sentences_to_dataset(toy_sentences(1))  # one sentence, labelled for Disease then Chemical
     rows = Dataset.from_dict({"sentence_index": [0, 1], "word_ids": [[-1, *range(10)]] * 2})

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline_vaner import tokenize_with_offsets  # the one word tokenizer: corpora, training and annotation
+# The one word tokenizer and sentence splitter: corpora, training and annotation.
+from pipeline_vaner import document_sentences, tokenize_with_offsets
+
+from .pubtator import PubTatorAnnotation, PubTatorDocument, is_pubtator_file, read_pubtator  # noqa: F401
+from .textfiles import CorpusFormatError, Utf8Lines, undecodable_file_error  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -30,49 +33,6 @@ IOB_TAGS = ("O", "B", "I")
 
 # The entity types of the VANER paper, in the order its model serves them.
 ENTITY_TYPES = ("Disease", "Chemical", "Gene", "Species")
-
-
-class CorpusFormatError(ValueError):
-    """A corpus file that cannot be read; the message names the file and line."""
-
-
-class Utf8Lines:
-    """The lines of a UTF-8 text file, read as `open(path, encoding="utf-8")` reads them; bytes that are not
-    UTF-8 (a UTF-16 or binary file) raise `error_class` naming the file and the line."""
-
-    def __init__(self, path: str | Path, error_class: type[ValueError] = CorpusFormatError):
-        self.path, self.error_class = Path(path), error_class
-        self.handle = self.path.open(encoding="utf-8")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.close()
-        return False
-
-    def __iter__(self):
-        try:
-            yield from self.handle
-        except UnicodeDecodeError:
-            raise undecodable_file_error(self.path, self.error_class) from None
-
-
-def undecodable_file_error(path: str | Path, error_class: type[ValueError] = CorpusFormatError) -> ValueError:
-    """An error naming the first line of `path` that is not UTF-8, the byte, and a UTF-16 file as such."""
-    with Path(path).open("rb") as handle:
-        for line_number, raw in enumerate(handle, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                hint = ""
-                if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-                    hint = "; it starts with a UTF-16 byte-order mark: convert it, e.g. iconv -f UTF-16 -t UTF-8"
-                return error_class(
-                    f"{path}:{line_number}: not UTF-8 text (byte {raw[error.start]:#04x} at column {error.start + 1}"
-                    f"{hint})"
-                )
-    return error_class(f"{path}: not UTF-8 text")
 
 
 @dataclass(frozen=True)
@@ -239,153 +199,7 @@ def write_iob_file(sentences: Iterable[RawSentence | Sentence], path: str | Path
 
 
 # --------------------------------------------------------------------------------------------
-# PubTator
-
-
-@dataclass(frozen=True)
-class PubTatorAnnotation:
-    """One mention line of a PubTator file; `start`/`end` are character offsets in the document text."""
-
-    start: int
-    end: int
-    mention: str
-    entity_type: str
-    identifier: str | None = None  # None: the line had no identifier column
-    extra: tuple[str, ...] = ()  # further columns (BC5CDR composite mentions), written back as read
-
-
-@dataclass(frozen=True)
-class PubTatorDocument:
-    """A title + abstract with its mentions. Offsets index `text` = title + " " + abstract."""
-
-    document_id: str
-    title: str
-    abstract: str
-    annotations: tuple[PubTatorAnnotation, ...] = ()
-    # Lines other than mentions (BC5CDR's "CID" relations), as their columns, written back as read.
-    relations: tuple[tuple[str, ...], ...] = ()
-    line: int = field(default=0, compare=False)  # 1-based line of the title, for messages
-
-    @property
-    def text(self) -> str:
-        return f"{self.title} {self.abstract}"
-
-
-_PUBTATOR_TEXT_LINE = re.compile(r"^(?P<id>[^|\t]+)\|(?P<part>[ta])\|(?P<text>.*)$")
-
-
-def is_pubtator_file(path: str | Path) -> bool:
-    """Whether the first non-blank line of a file is a PubTator title or abstract line."""
-    with Utf8Lines(path) as handle:
-        for line in handle:
-            if line.strip():
-                return bool(_PUBTATOR_TEXT_LINE.match(line.rstrip("\r\n")))
-    return False
-
-
-def read_pubtator(path: str | Path) -> list[PubTatorDocument]:
-    """Read a PubTator file into documents; every mention is checked against the text at its offsets."""
-    path = Path(path)
-    if not path.is_file():
-        raise CorpusFormatError(f"{path}: no such corpus file")
-    documents: list[PubTatorDocument] = []
-    current: dict | None = None
-
-    def finish() -> None:
-        if current is not None:
-            documents.append(
-                PubTatorDocument(
-                    current["id"],
-                    current["title"],
-                    current["abstract"] if current["abstract"] is not None else "",
-                    tuple(current["annotations"]),
-                    tuple(current["relations"]),
-                    current["line"],
-                )
-            )
-
-    with Utf8Lines(path) as handle:
-        for line_number, line in enumerate(handle, start=1):
-            line = line.rstrip("\r\n")
-            where = f"{path}:{line_number}"
-            if not line.strip():
-                finish()
-                current = None
-                continue
-            text_line = _PUBTATOR_TEXT_LINE.match(line)
-            if text_line:
-                document_id, part, text = text_line["id"], text_line["part"], text_line["text"]
-                if part == "t":
-                    finish()
-                    current = {"id": document_id, "title": text, "abstract": None, "annotations": [],
-                               "relations": [], "line": line_number}
-                    continue
-                if current is None or current["id"] != document_id or current["abstract"] is not None:
-                    raise CorpusFormatError(
-                        f"{where}: abstract line without the title line of document {document_id!r} before it"
-                    )
-                if current["annotations"] or current["relations"]:
-                    raise CorpusFormatError(f"{where}: abstract line after the mentions of document {document_id!r}")
-                current["abstract"] = text
-                continue
-            fields = line.split("\t")
-            if current is None:
-                raise CorpusFormatError(f"{where}: expected a title line 'ID|t|title', got {line!r}")
-            if len(fields) == 1 and not (current["annotations"] or current["relations"]):
-                raise CorpusFormatError(
-                    f"{where}: a line without the 'ID|a|' prefix in document {current['id']!r}, an abstract continued "
-                    f"on a line of its own? PubTator holds the title and the abstract on one line each: {line[:60]!r}"
-                )
-            if fields[0] != current["id"]:
-                raise CorpusFormatError(f"{where}: line of document {fields[0]!r} inside document {current['id']!r}")
-            if len(fields) >= 5 and fields[1].isdigit() and fields[2].isdigit():
-                document_text = f"{current['title']} {current['abstract'] or ''}"
-                start, end = int(fields[1]), int(fields[2])
-                if not 0 <= start < end <= len(document_text):
-                    raise CorpusFormatError(
-                        f"{where}: offsets {start}-{end} outside the document text ({len(document_text)} characters)"
-                    )
-                if document_text[start:end] != fields[3]:
-                    raise CorpusFormatError(
-                        f"{where}: mention {fields[3]!r} differs from the text at {start}-{end}: "
-                        f"{document_text[start:end]!r}"
-                    )
-                if not fields[4]:
-                    raise CorpusFormatError(f"{where}: mention {fields[3]!r} has no type")
-                identifier = fields[5] if len(fields) > 5 else None
-                current["annotations"].append(
-                    PubTatorAnnotation(start, end, fields[3], fields[4], identifier, tuple(fields[6:]))
-                )
-            elif len(fields) >= 4 and not fields[1].isdigit():
-                current["relations"].append(tuple(fields))
-            else:
-                raise CorpusFormatError(
-                    f"{where}: expected a mention 'ID<TAB>start<TAB>end<TAB>mention<TAB>type[<TAB>identifier]', "
-                    f"got {line!r}"
-                )
-    finish()
-    if not documents:
-        raise CorpusFormatError(f"{path}: the file holds no PubTator documents")
-    return documents
-
-
-def write_pubtator(documents: Iterable[PubTatorDocument], path: str | Path) -> None:
-    """Write documents as PubTator: title, abstract, mentions, relations, a blank line after each."""
-    lines: list[str] = []
-    for document in documents:
-        lines.append(f"{document.document_id}|t|{document.title}\n")
-        lines.append(f"{document.document_id}|a|{document.abstract}\n")
-        for annotation in document.annotations:
-            columns = [document.document_id, str(annotation.start), str(annotation.end), annotation.mention,
-                       annotation.entity_type]
-            if annotation.identifier is not None or annotation.extra:
-                columns.append(annotation.identifier or "")
-            columns.extend(annotation.extra)
-            lines.append("\t".join(columns) + "\n")
-        for relation in document.relations:
-            lines.append("\t".join(relation) + "\n")
-        lines.append("\n")
-    Path(path).write_text("".join(lines), encoding="utf-8")
+# PubTator documents to sentences
 
 
 @dataclass(frozen=True)
@@ -398,16 +212,12 @@ class DocumentSentence:
     tags: tuple[str, ...]
 
 
-# Words are runs of letters/digits (Greek letters included); every other non-space character is a
-# token of its own, as in the MTL-Bioinformatics-2016 tokenization ("IL-2" -> "IL", "-", "2").
-_SENTENCE_END_TOKENS = frozenset(".!?")
-
-
 def document_to_sentences(document: PubTatorDocument) -> list[DocumentSentence]:
     """Tokenize a document and split it into sentences with typed IOB2 tags from its mentions.
 
-    Sentences end at the title and after ".", "!" or "?" followed by a space and a word that does not
-    start in lower case, but never inside a mention. Of overlapping mentions the earliest (then
+    Words are those of the annotation path (`tokenize_with_offsets`, also cut at every mention edge) and so are
+    sentences (`pipeline_vaner.document_sentences`: the title, then the abstract's sentences), except that two
+    sentences are joined where their boundary would cut a mention. Of overlapping mentions the earliest (then
     longest) is kept and the others are counted in a warning, since IOB2 cannot nest.
     """
     text = document.text
@@ -426,69 +236,66 @@ def document_to_sentences(document: PubTatorDocument) -> list[DocumentSentence]:
     if dropped:
         logger.warning("document %s: %d overlapping mentions left out (IOB2 cannot nest them)",
                        document.document_id, dropped)
-
+    spans: list[tuple[int, int]] = []
+    for start, end in document_sentences(document.document()):
+        if spans and any(a.start < start and a.end > spans[-1][1] for a in annotations):
+            spans[-1] = (spans[-1][0], end)  # the boundary would cut a mention
+        else:
+            spans.append((start, end))
     sentences: list[DocumentSentence] = []
-    begin = 0
-    for i in range(len(tokens)):
-        at_end = i + 1 == len(tokens)
-        if not at_end:
-            next_token, next_start, _ = tokens[i + 1]
-            inside_mention = tags[i + 1].startswith("I-")
-            after_title = tokens[i][2] <= len(document.title) < next_start
-            sentence_end = (
-                tokens[i][0] in _SENTENCE_END_TOKENS
-                and next_start > tokens[i][2]
-                and not next_token[0].islower()
-            )
-            if inside_mention or not (after_title or sentence_end):
-                continue
-        chunk = tokens[begin : i + 1]
-        sentences.append(
-            DocumentSentence(
+    position = 0
+    for _, end in spans:
+        first = position
+        while position < len(tokens) and tokens[position][1] < end:
+            position += 1
+        chunk = tokens[first:position]
+        if chunk:
+            sentences.append(DocumentSentence(
                 document.document_id,
                 tuple(token for token, _, _ in chunk),
-                tuple((start, end) for _, start, end in chunk),
-                tuple(tags[begin : i + 1]),
-            )
-        )
-        begin = i + 1
+                tuple((token_start, token_end) for _, token_start, token_end in chunk),
+                tuple(tags[first:position]),
+            ))
     return sentences
 
 
-def sentence_character_spans(
-    sentence: DocumentSentence, tags: Sequence[str] | None = None, entity_type: str | None = None
-) -> list[tuple[int, int, str]]:
-    """(start, end, type) character spans of the entities in `tags` (default: the sentence's own tags).
-
-    Untyped tags ("B", "I", as VANER predicts) need `entity_type`.
-    """
-    tags = sentence.tags if tags is None else tags
-    if len(tags) != len(sentence.tokens):
-        raise ValueError(f"{len(tags)} tags for a sentence of {len(sentence.tokens)} tokens")
-    spans = []
-    for span_type, start, end in iob_spans(tags):
-        if not span_type:
-            if entity_type is None:
-                raise ValueError("untyped tags need an entity_type")
-            span_type = entity_type
-        spans.append((sentence.spans[start][0], sentence.spans[end - 1][1], span_type))
-    return spans
+# --------------------------------------------------------------------------------------------
+# Corpus formats: a new one is a `register_corpus_format` call (its reader gives typed IOB2 sentences)
 
 
-def annotate_document(document: PubTatorDocument, spans: Iterable[tuple[int, int, str]]) -> PubTatorDocument:
-    """The document with its mentions replaced by (start, end, type) spans, e.g. a model's predictions.
+@dataclass(frozen=True)
+class CorpusFormat:
+    """A corpus file format: `sniff(path)` tells whether a file is in it; `read(path)` gives its sentences as
+    (tokens, typed IOB2 tags such as "B-Disease", 1-based line of the first token, lines per token: 1 when each
+    token has a line, 0 when the sentence sits on one line) for the registry's tag mapping."""
 
-    Relations are dropped: they refer to the gold mentions' identifiers.
-    """
-    text = document.text
-    annotations = []
-    for start, end, entity_type in sorted(spans):
-        if not 0 <= start < end <= len(text):
-            raise ValueError(f"span {start}-{end} outside document {document.document_id} ({len(text)} characters)")
-        annotations.append(PubTatorAnnotation(start, end, text[start:end], entity_type))
-    return PubTatorDocument(
-        document.document_id, document.title, document.abstract, tuple(annotations), (), document.line
-    )
+    name: str
+    sniff: Callable[[Path], bool]
+    read: Callable[[Path], Iterable[tuple[Sequence[str], Sequence[str], int, int]]]
+
+
+CORPUS_FORMATS: dict[str, CorpusFormat] = {}
+
+
+def register_corpus_format(corpus_format: CorpusFormat, first: bool = False) -> CorpusFormat:
+    """Add a format; `first` puts it before the others (the last one, IOB, accepts any file)."""
+    others = {} if not first else dict(CORPUS_FORMATS)
+    if first:
+        CORPUS_FORMATS.clear()
+    CORPUS_FORMATS[corpus_format.name] = corpus_format
+    CORPUS_FORMATS.update(others)
+    return corpus_format
+
+
+def _pubtator_sentences(path: Path):
+    for document in read_pubtator(path):
+        for sentence in document_to_sentences(document):
+            yield sentence.tokens, sentence.tags, document.line, 0
+
+
+register_corpus_format(CorpusFormat("pubtator", is_pubtator_file, _pubtator_sentences))
+register_corpus_format(CorpusFormat("iob", lambda path: True,
+                                    lambda path: ((raw.tokens, raw.tags, raw.line, 1) for raw in read_iob_file(path))))
 
 
 # --------------------------------------------------------------------------------------------
@@ -600,7 +407,8 @@ def load_corpus(
     entity_type: str | None = None,
     tag_mapping: Mapping[str, str | None] | None = None,
 ) -> list[Sentence]:
-    """Read a corpus file (IOB/CoNLL or PubTator, detected from its first line) into `Sentence`s.
+    """Read a corpus file (the first of `CORPUS_FORMATS` that recognises it: PubTator, else IOB/CoNLL) into
+    `Sentence`s.
 
     A registered `name` brings its entity type and tag mapping; any other name needs `entity_type`,
     and then every raw type of the file maps to it unless `tag_mapping` is given. An `I-` tag that
@@ -611,21 +419,13 @@ def load_corpus(
     spec = _resolve_spec(name, entity_type, tag_mapping)
     if not path.is_file():
         raise CorpusFormatError(f"{path}: no such corpus file")
+    corpus_format = next(fmt for fmt in CORPUS_FORMATS.values() if fmt.sniff(path))
     sentences: list[Sentence] = []
     repairs = 0
-    if is_pubtator_file(path):
-        for document in read_pubtator(path):
-            for document_sentence in document_to_sentences(document):
-                sentence, count = _to_sentence(
-                    document_sentence.tokens, document_sentence.tags, spec, path, document.line, 0
-                )
-                sentences.append(sentence)
-                repairs += count
-    else:
-        for raw in read_iob_file(path):
-            sentence, count = _to_sentence(raw.tokens, raw.tags, spec, path, raw.line, 1)
-            sentences.append(sentence)
-            repairs += count
+    for tokens, tags, line, line_step in corpus_format.read(path):
+        sentence, count = _to_sentence(tokens, tags, spec, path, line, line_step)
+        sentences.append(sentence)
+        repairs += count
     if repairs:
         logger.warning("%s: %d I- tags that did not continue an entity were read as B-", path, repairs)
     return sentences

@@ -13,7 +13,13 @@ from tqdm.auto import tqdm
 from transformers import Trainer
 
 from .corpora import IOB_TAGS
-from .features import IGNORE_INDEX, NO_WORD, VanerDataCollator, predictions_to_sentence_tags, tokenize_dataset
+from .features import (
+    IGNORE_INDEX,
+    NO_WORD,
+    VanerDataCollator,
+    predictions_to_sentence_tags,
+    tokenize_dataset,
+)
 from .metrics import corpus_scores
 
 
@@ -25,15 +31,19 @@ def predict_sentence_tags(
     max_length: int | None = 128,
     use_dataset_names: bool = True,
     progress: bool = True,
+    stride: int | None = None,
 ) -> tuple[list[list[str]], int]:
     """"O"/"B"/"I" word tags for every row of a `DATASET_FEATURES` table, each row asking for its own
     entity type; with `use_dataset_names` the instruction names the row's corpus when the model knows
     it (VANER), else no dataset (VANER_adapt). Also returns how many sentences were split into windows.
 
-    Rows are run in batches sorted by length, so padding stays small.
+    Sentences longer than `max_length` sub-tokens run in windows overlapping by `stride`, each word tagged
+    from its most central window, as the annotation path does. Rows are run in batches sorted by length, so
+    padding stays small.
     """
     dataset_names = model.config.dataset_names if use_dataset_names else []
-    tokenized, split_count = tokenize_dataset(dataset, tokenizer, max_length, model.config.entity_types, dataset_names)
+    tokenized, split_count = tokenize_dataset(dataset, tokenizer, max_length, model.config.entity_types, dataset_names,
+                                                stride)
     collator = VanerDataCollator(tokenizer)
     order = np.argsort([len(ids) for ids in tokenized["input_ids"]], kind="stable")
     columns = ("input_ids", "attention_mask", "entity_type_ids", "dataset_ids")
@@ -74,7 +84,7 @@ def trainer_metrics(sentences: Dataset, tokenized: Dataset):
     each row's gold labels are checked against its sentence, so a reordering is an error, not a wrong score.
     Returns flat keys: macro_f1, macro_precision, macro_recall and {corpus}_f1."""
     sentence_indices = tokenized["sentence_index"]
-    row_words = [list(dict.fromkeys(word for word in word_ids if word != NO_WORD)) for word_ids in tokenized["word_ids"]]
+    row_words = [[word for word in word_ids if word != NO_WORD] for word_ids in tokenized["word_ids"]]
     gold = sentences["ner_tags"]
 
     def compute_metrics(evaluation) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from pathlib import Path
@@ -10,9 +11,10 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers.dynamic_module_utils import custom_object_save
 
+import hub_card
+
 # Beside config.json, not at the root: see modeling_vaner.ADAPTER_CONFIG_NAME.
 ADAPTER_SUBFOLDER = "adapter"
-MODEL_CARD_TEMPLATE = Path(__file__).resolve().parents[1] / "hub_card" / "model_card.md"
 # Files of a training output folder that are not part of the model.
 NOT_UPLOADED = ["checkpoint-*", "checkpoint-*/**", "runs/**", "*.log", "training_args.bin"]
 
@@ -77,9 +79,8 @@ def refresh_remote_code(folder: str | Path) -> Path:
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise FileNotFoundError(f"{folder} is not a VANER folder: {config_file} is missing")
-    project = Path(__file__).resolve().parents[1]
-    for name in REMOTE_CODE_FILES:
-        shutil.copyfile(project / name, folder / name)
+    for name in REMOTE_CODE_FILES:  # from wherever the modules are installed, not a source-tree path
+        shutil.copyfile(importlib.import_module(name.removesuffix(".py")).__file__, folder / name)
     config = json.loads(config_file.read_text(encoding="utf-8"))
     config.setdefault("auto_map", {}).update({"AutoConfig": "configuration_vaner.VanerConfig",
                                               "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"})
@@ -149,21 +150,21 @@ def write_model_card(folder: str | Path, *, repo_id: str, results: list[dict], *
         tags=["biomedical", "named-entity-recognition", "vaner", "bioner"],
         eval_results=eval_results or None,
     )
-    card = ModelCard.from_template(
-        card_data, template_path=str(MODEL_CARD_TEMPLATE), repo_id=repo_id, model_name=card_data.model_name,
-        results=results, **fields,
-    )
+    card = ModelCard(hub_card.render("model_card.md", card_data=card_data.to_yaml(), repo_id=repo_id,
+                                     model_name=card_data.model_name, results=results, **fields))
     card.save(Path(folder) / "README.md")
     return card
 
 
-def push_folder(folder: str | Path, repo_id: str, token: str | None = None, private: bool | None = None) -> str:
-    """Upload a model folder to the Hub (creating the repo), leaving training checkpoints out."""
+def push_folder(folder: str | Path, repo_id: str, repo_type: str = "model", token: str | None = None,
+                private: bool | None = None, commit_message: str | None = None) -> str:
+    """Upload a model folder or a dataset folder (`repo_type="dataset"`) to the Hub, creating the repo; training
+    checkpoints and logs are left out. Returns the commit URL."""
     api = HfApi(token=token)
-    api.create_repo(repo_id, exist_ok=True, private=private)
-    commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), ignore_patterns=NOT_UPLOADED,
-                               commit_message="Upload VANER model")
-    return commit.commit_url if hasattr(commit, "commit_url") else str(commit)
+    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    commit = api.upload_folder(repo_id=repo_id, repo_type=repo_type, folder_path=str(folder),
+                               ignore_patterns=NOT_UPLOADED, commit_message=commit_message or f"Upload VANER {repo_type}")
+    return str(getattr(commit, "commit_url", commit))
 
 
 if __name__ == "__main__":

@@ -3,16 +3,16 @@
 The table schema is shared by every stage (corpus sentences and DBR samples alike), so it is
 defined once here.
 
-Tokenization rule (training, evaluation and raw-text annotation must see identical tokens): a
-sentence's words are joined with single spaces, the text is tokenized by a fast tokenizer with its
-default special tokens and `return_offsets_mapping=True`, and each sub-token is mapped to the word
-its characters fall in. The first sub-token of a word carries the word's label; other sub-tokens and
-special tokens get -100. `is_split_into_words` is not used, so raw text and corpus sentences that
-read the same tokenize the same.
+Tokenization (training, evaluation and annotation see identical rows): `pipeline_vaner.WordWindows` joins
+a sentence's words with single spaces, tokenizes them with the tokenizer's special tokens, tags each word
+from its first sub-token, and cuts a sentence longer than `max_length` sub-tokens into windows overlapping
+by `stride`; each word is labelled and scored in its most central window only (`window_rows`).
+`is_split_into_words` is not used, so raw text and corpus sentences that read the same tokenize the same.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +20,15 @@ from typing import Any
 import numpy as np
 from datasets import ClassLabel, Dataset, Features, List, Value
 
+from pipeline_vaner import DEFAULT_STRIDE, Window, WordWindows, window_owners  # noqa: F401 (DEFAULT_STRIDE re-exported)
+
 from .corpora import IOB_TAGS, Sentence, get_corpus_spec
 
-SAMPLE_KINDS = ("sentence", "dbr")
+logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100  # label of sub-tokens that are not scored (CrossEntropyLoss's ignore_index)
-NO_WORD = -1  # word id stored in tables for special tokens and whitespace
+NO_WORD = -1  # word id of the positions that carry no word's tag
+UNLIMITED = 1 << 30  # max_length None: a sentence is never cut
 
 DATASET_FEATURES = Features(
     {
@@ -76,7 +79,7 @@ def sentences_to_dataset(sentences: Iterable[Sentence]) -> Dataset:
 
 
 # --------------------------------------------------------------------------------------------
-# Tokenization
+# Tokenization: pipeline_vaner.WordWindows, the annotation path's rule
 
 
 def _label_ids(labels: Sequence[int | str], n_words: int) -> list[int]:
@@ -95,128 +98,37 @@ def _label_ids(labels: Sequence[int | str], n_words: int) -> list[int]:
     return ids
 
 
-def _check_fast(tokenizer) -> None:
-    if not getattr(tokenizer, "is_fast", False):
-        raise ValueError(
-            f"{type(tokenizer).__name__} is not a fast tokenizer; VANER maps sub-tokens to words by character offsets"
-        )
+def window_rows(windows: Sequence[Window], labels: Sequence[int | str] | None = None) -> list[dict]:
+    """Model rows of one sentence's `WordWindows` windows: input_ids, attention_mask, word_ids and labels.
 
-
-def _word_ids_from_offsets(tokens: Sequence[str], offsets: Sequence[tuple[int, int]]) -> list[int | None]:
-    """The word of each sub-token: the word of its first non-separator character, None for none."""
-    character_word = []
-    for word_index, token in enumerate(tokens):
-        if word_index:
-            character_word.append(None)  # the separating space
-        character_word.extend([word_index] * len(token))
-    word_ids: list[int | None] = []
-    for start, end in offsets:
-        word = None
-        for position in range(start, min(end, len(character_word))):
-            if character_word[position] is not None:
-                word = character_word[position]
-                break
-        word_ids.append(word)
-    return word_ids
-
-
-def _align(tokens, input_ids, offsets, labels, word_offset=0) -> dict:
-    word_ids = _word_ids_from_offsets(tokens, offsets)
-    aligned_labels = None
-    if labels is not None:
-        label_ids = _label_ids(labels, len(tokens))
-        aligned_labels = []
-        seen = set()
-        for word in word_ids:
-            if word is None or word in seen:
-                aligned_labels.append(IGNORE_INDEX)
-            else:
-                seen.add(word)
-                aligned_labels.append(label_ids[word])
-    return {
-        "input_ids": list(input_ids),
-        "attention_mask": [1] * len(input_ids),
-        "word_ids": [None if word is None else word + word_offset for word in word_ids],
-        "labels": aligned_labels,
-    }
-
-
-def tokenize_sentence(tokens: Sequence[str], tokenizer, labels: Sequence[int | str] | None = None) -> dict:
-    """Tokenize one sentence by the module's rule.
-
-    Returns input_ids, attention_mask, word_ids (word index per sub-token, None for special tokens
-    and whitespace) and labels (the word's label id on its first sub-token, -100 elsewhere; None when
-    `labels` is None). `labels` are IOB label ids or "O"/"B"/"I".
+    Each word is scored once, in the window that owns it (`window_owners`, the most central one): there its
+    tagged sub-token carries the word's index in `word_ids` and its label in `labels`; every other position has
+    NO_WORD and IGNORE_INDEX. `labels` (IOB ids or "O"/"B"/"I", one per word) None gives labels None.
     """
-    _check_fast(tokenizer)
-    tokens = list(tokens)
-    encoding = tokenizer(" ".join(tokens), return_offsets_mapping=True)
-    return _align(tokens, encoding["input_ids"], encoding["offset_mapping"], labels)
+    count = windows[-1].last_unit if windows else 0
+    label_ids = None if labels is None else _label_ids(labels, count)
+    owners = window_owners(windows, count)
+    rows = []
+    for index, window in enumerate(windows):
+        word_ids = [NO_WORD] * len(window.input_ids)
+        row_labels = [IGNORE_INDEX] * len(window.input_ids)
+        for offset, position in enumerate(window.label_positions):
+            word = window.first_unit + offset
+            if position >= 0 and owners[word] == index:
+                word_ids[position] = word
+                if label_ids is not None:
+                    row_labels[position] = label_ids[word]
+        rows.append({"input_ids": list(window.input_ids), "attention_mask": [1] * len(window.input_ids),
+                     "word_ids": word_ids, "labels": None if labels is None else row_labels})
+    return rows
 
 
-def tokenize_sentence_windows(
-    tokens: Sequence[str],
-    tokenizer,
-    max_length: int | None,
-    labels: Sequence[int | str] | None = None,
-    _encoding: dict | None = None,
-) -> list[dict]:
-    """`tokenize_sentence`, split into windows of whole words when it exceeds `max_length` sub-tokens.
-
-    Each window is the tokenization of its own words (the same rule), with `word_ids` counted in the
-    whole sentence, so predictions of all windows map back onto the sentence. Windows end before an
-    `I` word where they can, so that entities stay whole. A single word longer than the limit is an
-    error: the limit is never met by silent truncation.
-    """
-    tokens = list(tokens)
-    whole = _encoding if _encoding is not None else tokenize_sentence(tokens, tokenizer, labels)
-    if max_length is None or len(whole["input_ids"]) <= max_length:
-        return [whole]
-    label_ids = _label_ids(labels, len(tokens)) if labels is not None else None
-    # Sub-tokens per word, counting whitespace-only sub-tokens with the word they precede; the
-    # sub-tokens before the first word and after the last (special tokens) come with every window.
-    sub_tokens_per_word = [0] * len(tokens)
-    pending_whitespace = 0
-    for word in whole["word_ids"]:
-        if word is None:
-            pending_whitespace += 1
-        else:
-            sub_tokens_per_word[word] += 1 + (pending_whitespace if word > 0 else 0)
-            pending_whitespace = 0
-    n_other = len(whole["input_ids"]) - sum(sub_tokens_per_word)
-    windows = []
-    start = 0
-    while start < len(tokens):
-        end, used = start, n_other
-        while end < len(tokens) and used + sub_tokens_per_word[end] <= max_length:
-            used += sub_tokens_per_word[end]
-            end += 1
-        if end < len(tokens) and label_ids is not None:
-            # Prefer ending before the first word of an entity (or an O) to cutting an entity.
-            for candidate in range(end, start, -1):
-                if label_ids[candidate] != IOB_TAGS.index("I"):
-                    end = candidate
-                    break
-        while True:
-            if end == start:
-                raise ValueError(
-                    f"word {tokens[start]!r} alone needs more than max_length={max_length} sub-tokens; "
-                    "raise max_length"
-                )
-            window = _align_window(tokens, start, end, tokenizer, label_ids)
-            if len(window["input_ids"]) <= max_length:
-                break
-            end -= 1  # merges across the new window edge can differ from the whole sentence's
-        windows.append(window)
-        start = end
-    return windows
-
-
-def _align_window(tokens, start, end, tokenizer, label_ids) -> dict:
-    window_tokens = tokens[start:end]
-    encoding = tokenizer(" ".join(window_tokens), return_offsets_mapping=True)
-    window_labels = None if label_ids is None else label_ids[start:end]
-    return _align(window_tokens, encoding["input_ids"], encoding["offset_mapping"], window_labels, start)
+def tokenize_sentence(tokens: Sequence[str], tokenizer, labels: Sequence[int | str] | None = None,
+                      max_length: int | None = None, stride: int | None = None) -> list[dict]:
+    """The model rows (`window_rows`) of one sentence: one row, or overlapping windows when the sentence is
+    longer than `max_length` sub-tokens (None: never cut)."""
+    windows = WordWindows(tokenizer, max_length or UNLIMITED, stride).sentences([list(tokens)])[0]
+    return window_rows(windows, labels)
 
 
 def dataset_index(source_corpus: str, dataset_names: Sequence[str]) -> int:
@@ -241,15 +153,17 @@ def tokenize_dataset(
     max_length: int | None,
     entity_types: Sequence[str],
     dataset_names: Sequence[str],
+    stride: int | None = None,
 ) -> tuple[Dataset, int]:
     """Model inputs for a `DATASET_FEATURES` table, and the number of sentences split into windows.
 
     Columns: input_ids, attention_mask, labels, entity_type_ids (index in `entity_types`),
     dataset_ids (`dataset_index` of source_corpus in `dataset_names`; -1 when absent there and for DBR rows,
     which use the instruction without a dataset name), plus word_ids and sentence_index for mapping
-    predictions back to words (`predictions_to_sentence_tags`).
+    predictions back to words (`predictions_to_sentence_tags`). Rows are `window_rows` of `WordWindows`
+    (`max_length` sub-tokens, None: never cut; windows overlapping by `stride`), as annotation cuts them.
     """
-    _check_fast(tokenizer)
+    windower = WordWindows(tokenizer, max_length or UNLIMITED, stride)
     entity_types = list(entity_types)
     dataset_names = list(dataset_names)
     columns = {name: [] for name in TOKENIZED_FEATURES}
@@ -257,8 +171,8 @@ def tokenize_dataset(
     batch_size = 1000
     for batch_start in range(0, len(dataset), batch_size):
         batch = dataset[batch_start : batch_start + batch_size]
-        encodings = tokenizer([" ".join(tokens) for tokens in batch["tokens"]], return_offsets_mapping=True)
-        for offset, tokens in enumerate(batch["tokens"]):
+        batch_windows = windower.sentences(batch["tokens"])
+        for offset in range(len(batch["tokens"])):
             row_index = batch_start + offset
             entity_type = batch["entity_type"][offset]
             if entity_type not in entity_types:
@@ -269,18 +183,17 @@ def tokenize_dataset(
             source_corpus = batch["source_corpus"][offset]
             kind = batch["sample_kind"][offset] if "sample_kind" in batch else "sentence"
             dataset_id = -1 if kind == "dbr" else dataset_index(source_corpus, dataset_names)
-            labels = batch["ner_tags"][offset]
-            whole = _align(tokens, encodings["input_ids"][offset], encodings["offset_mapping"][offset], labels)
-            windows = tokenize_sentence_windows(tokens, tokenizer, max_length, labels, _encoding=whole)
+            windows = window_rows(batch_windows[offset], batch["ner_tags"][offset])
             n_split += len(windows) > 1
             for window in windows:
-                columns["input_ids"].append(window["input_ids"])
-                columns["attention_mask"].append(window["attention_mask"])
-                columns["labels"].append(window["labels"])
-                columns["word_ids"].append([NO_WORD if word is None else word for word in window["word_ids"]])
+                for column in ("input_ids", "attention_mask", "labels", "word_ids"):
+                    columns[column].append(window[column])
                 columns["entity_type_ids"].append(entity_types.index(entity_type))
                 columns["dataset_ids"].append(dataset_id)
                 columns["sentence_index"].append(row_index)
+    if windower.cut_words:
+        logger.warning("%d words longer than max_length=%d sub-tokens were cut after their first sub-tokens",
+                       windower.cut_words, max_length)
     return Dataset.from_dict(columns, features=TOKENIZED_FEATURES), n_split
 
 
@@ -349,50 +262,27 @@ def _prediction_ids(predictions) -> np.ndarray:
     return predictions
 
 
-def predictions_to_word_tags(
-    predictions,
-    word_ids: Sequence[int | None],
-    n_words: int | None = None,
-    padding_side: str = "right",
-) -> list[str]:
-    """Word-level "O"/"B"/"I" tags from one row's sub-token logits or label ids: each word takes the
-    prediction of its first sub-token. Rows longer than `word_ids` (padded) are cut on `padding_side`.
-    Words with no sub-token (possible when a tokenizer drops a word's characters) get "O".
-    """
-    ids = _prediction_ids(predictions)
-    if len(ids) < len(word_ids):
-        raise ValueError(f"{len(ids)} predictions for {len(word_ids)} sub-tokens")
-    if len(ids) > len(word_ids):
-        ids = ids[len(ids) - len(word_ids) :] if padding_side == "left" else ids[: len(word_ids)]
-    words = [word for word in word_ids if word is not None and word != NO_WORD]
-    if n_words is None:
-        n_words = max(words) + 1 if words else 0
-    tags = ["O"] * n_words
-    seen = set()
-    for prediction, word in zip(ids, word_ids):
-        if word is None or word == NO_WORD or word in seen:
-            continue
-        seen.add(word)
-        tags[word] = IOB_TAGS[int(prediction)]
-    return tags
-
-
 def predictions_to_sentence_tags(
     predictions: Sequence,
     tokenized: Dataset,
     sentence_lengths: Sequence[int],
     padding_side: str = "right",
 ) -> list[list[str]]:
-    """Word tags per source sentence from the predictions of every row of a `tokenize_dataset` table
-    (windows of one sentence are stitched back together)."""
+    """Word tags per source sentence from the predictions (logits or label ids, unpadded or padded on
+    `padding_side`) of every row of a `tokenize_dataset` table: each word takes the prediction at its tagged
+    sub-token in the window that owns it; words without one stay "O"."""
     if len(predictions) != len(tokenized):
         raise ValueError(f"{len(predictions)} prediction rows for {len(tokenized)} tokenized rows")
     tags = [["O"] * length for length in sentence_lengths]
     for row_predictions, word_ids, sentence_index in zip(
         predictions, tokenized["word_ids"], tokenized["sentence_index"]
     ):
-        row_tags = predictions_to_word_tags(row_predictions, word_ids, sentence_lengths[sentence_index], padding_side)
-        covered = {word for word in word_ids if word != NO_WORD}
-        for word in covered:
-            tags[sentence_index][word] = row_tags[word]
+        ids = _prediction_ids(row_predictions)
+        if len(ids) < len(word_ids):
+            raise ValueError(f"{len(ids)} predictions for {len(word_ids)} sub-tokens")
+        if len(ids) > len(word_ids):
+            ids = ids[len(ids) - len(word_ids) :] if padding_side == "left" else ids[: len(word_ids)]
+        for prediction, word in zip(ids, word_ids):
+            if word != NO_WORD:
+                tags[sentence_index][word] = IOB_TAGS[int(prediction)]
     return tags

@@ -6,33 +6,76 @@ undecodable line, a PubTator abstract without its title) becomes a `Document` wi
 flows through annotation with no entities, JSONL output keeps it with its message, the other writers
 leave it out, and the command line reports it.
 
-The PubTator reader here streams (vaner.corpora.read_pubtator reads a whole corpus into memory and
-rejects a file on the first bad mention; for annotation the existing mentions are not needed).
+PubTator is read by vaner.pubtator in its tolerant mode (the corpus reader is its strict mode).
 """
 
 from __future__ import annotations
 
 import datetime
 import html
+import importlib
 import json
 import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .corpora import _PUBTATOR_TEXT_LINE
-from .documents import AnnotatedDocument, Document, Entity, Passage
+from .documents import AnnotatedDocument, Document, Entity
+from .pubtator import TEXT_LINE, read_pubtator_documents
+from .textfiles import STDIO, decode, input_name, open_binary
 
 logger = logging.getLogger(__name__)
 
-INPUT_FORMATS = ("auto", "text", "jsonl", "pubtator")
-OUTPUT_FORMATS = ("jsonl", "pubtator", "bioc", "html")
-OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".pubtator": "pubtator", ".json": "bioc",
-                   ".bioc": "bioc", ".html": "html", ".htm": "html"}
-STDIO = "-"
+
+
+# --------------------------------------------------------------------------------------------
+# The registry: predict_vaner.py's --input_format and --output_format choices come from it. A new format is a
+# module that defines a reader or a DocumentWriter and registers it (see the end of this file for the
+# built-in ones), imported in FORMAT_MODULES below.
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    """A document file format: `read(path, encoding)` yields `Document`s (records that cannot be read as
+    `Document`s with an `error`); `--input_format auto` picks it by a file suffix or by `sniff(first line)`."""
+
+    name: str
+    read: Callable[[str | Path, str], Iterable[Document]]
+    help: str
+    suffixes: tuple[str, ...] = ()
+    sniff: Callable[[str], bool] | None = None
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """An output format: `writer(stream, entity_types, **options)` gives its `DocumentWriter`; `--output_format
+    auto` picks it by the output file's suffix."""
+
+    name: str
+    writer: Callable[..., DocumentWriter]
+    help: str
+    suffixes: tuple[str, ...] = ()
+
+
+INPUT_FORMATS: dict[str, InputFormat] = {}
+OUTPUT_FORMATS: dict[str, OutputFormat] = {}
+DEFAULT_INPUT_FORMAT = "text"  # what auto reads when no suffix or first line tells (and standard input)
+DEFAULT_OUTPUT_FORMAT = "jsonl"
+
+
+def register_input_format(input_format: InputFormat) -> InputFormat:
+    INPUT_FORMATS[input_format.name] = input_format
+    return input_format
+
+
+def register_output_format(output_format: OutputFormat) -> OutputFormat:
+    OUTPUT_FORMATS[output_format.name] = output_format
+    return output_format
+
 # A lone UTF-16 surrogate: JSON may escape one ("\\ud800"), but no UTF-8 file can hold it.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -71,107 +114,55 @@ def check_output_is_not_an_input(output: str | Path, inputs: Iterable[str | Path
 
 
 def detect_input_format(path: str | Path) -> str:
-    """"jsonl" for .jsonl/.ndjson files or a first line starting with "{", "pubtator" for a .pubtator
-    file or a first line "ID|t|title", else "text"."""
+    """The registered input format of a file's suffix (.jsonl, .pubtator, ...), else the first whose `sniff`
+    accepts the first non-blank line ("{" for JSONL, "ID|t|title" for PubTator), else "text"."""
     if str(path) == STDIO:
-        return "text"
+        return DEFAULT_INPUT_FORMAT
     path = Path(path)
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if path.suffix.lower() == ".pubtator":
-        return "pubtator"
+    for name, input_format in INPUT_FORMATS.items():
+        if path.suffix.lower() in input_format.suffixes:
+            return name
     with path.open("rb") as handle:
         for raw_line in handle:
             line = raw_line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
             if not line:
                 continue
-            if line.startswith("{"):
-                return "jsonl"
-            if _PUBTATOR_TEXT_LINE.match(line):
-                return "pubtator"
-            return "text"
-    return "text"
+            for name, input_format in INPUT_FORMATS.items():
+                if input_format.sniff is not None and input_format.sniff(line):
+                    return name
+            return DEFAULT_INPUT_FORMAT
+    return DEFAULT_INPUT_FORMAT
 
 
 def read_documents(paths: Iterable[str | Path], input_format: str = "auto", encoding: str = "utf-8") -> Iterator[Document]:
     """Documents of every input file, in order, read lazily."""
-    if input_format not in INPUT_FORMATS:
-        raise ValueError(f"input format must be one of {INPUT_FORMATS}, not {input_format!r}")
+    if input_format != "auto" and input_format not in INPUT_FORMATS:
+        raise ValueError(f"input format must be one of {('auto', *INPUT_FORMATS)}, not {input_format!r}")
     for path in expand_inputs(paths):
         file_format = detect_input_format(path) if input_format == "auto" else input_format
-        if file_format == "text":
-            yield read_text_file(path, encoding)
-        elif file_format == "jsonl":
-            yield from read_jsonl(path, encoding)
-        else:
-            yield from read_pubtator_documents(path, encoding)
-
-
-def _open_binary(path: str | Path) -> IO[bytes]:
-    if str(path) == STDIO:
-        return _NoClose(sys.stdin.buffer)
-    return Path(path).open("rb")
-
-
-class _NoClose:
-    """A stream that a `with` block must not close (stdin, stdout)."""
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def __enter__(self):
-        return self.stream
-
-    def __exit__(self, *exc):
-        return False
-
-    def __iter__(self):
-        return iter(self.stream)
-
-
-NEWLINE = b"\n"
-
-
-def _decode(data: bytes, encoding: str, where: str, whole_file: bool = False) -> str:
-    """Text of `data`; undecodable bytes become U+FFFD with a warning naming the place (and, for a whole
-    file, the line), and a UTF-16 file as such."""
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as error:
-        text = data.decode(encoding, errors="replace")
-        line = f"line {data.count(NEWLINE, 0, error.start) + 1}, " if whole_file else ""
-        hint = ""
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            hint = " (the file starts with a UTF-16 byte-order mark: pass --encoding utf-16)"
-        logger.warning("%s: bytes that are not %s (first at %sbyte %d) were replaced by U+FFFD%s", where, encoding,
-                       line, error.start, hint)
-        return text
-
-
-def _name(path: str | Path) -> str:
-    return "<stdin>" if str(path) == STDIO else str(path)
+        yield from INPUT_FORMATS[file_format].read(path, encoding)
 
 
 def read_text_file(path: str | Path, encoding: str = "utf-8") -> Document:
     """A plain text file as one document, named after the file (without its suffix); a UTF-8 byte-order
     mark is dropped, everything else is kept as is (offsets index the decoded text)."""
-    with _open_binary(path) as handle:
+    with open_binary(path) as handle:
         data = handle.read()
-    text = _decode(data, encoding, _name(path), whole_file=True)
+    text = decode(data, encoding, input_name(path), whole_file=True)
     if text.startswith("\ufeff"):
         text = text[1:]
     document_id = "stdin" if str(path) == STDIO else Path(path).stem
-    return Document(document_id, text, source=_name(path))
+    return Document(document_id, text, source=input_name(path))
 
 
 def read_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[Document]:
     """One document per line, `{"id": ..., "text": ...}` (the id defaults to "<file>:<line>"); blank lines
     are skipped, a bad line becomes a document with an error."""
-    name = _name(path)
-    with _open_binary(path) as handle:
+    name = input_name(path)
+    with open_binary(path) as handle:
         for line_number, raw_line in enumerate(handle, start=1):
             where = f"{name}:{line_number}"
-            line = _decode(raw_line, encoding, where)
+            line = decode(raw_line, encoding, where)
             if line_number == 1:
                 line = line.lstrip("\ufeff")
             if not line.strip():
@@ -203,63 +194,6 @@ def read_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[Document]:
                                      f"unpaired \\ud800-\\udfff escape) at character {surrogate.start()}")
                 continue
             yield Document(document_id, text, source=where)
-
-
-def read_pubtator_documents(path: str | Path, encoding: str = "utf-8") -> Iterator[Document]:
-    """PubTator documents (`ID|t|title`, `ID|a|abstract`, mention lines, blank line) as `Document`s with
-    text = title + " " + abstract (PubTator's offsets) and a title and an abstract passage. Mention and
-    relation lines are skipped: the documents are annotated anew."""
-    name = _name(path)
-    current: dict | None = None
-
-    def finish(document: dict) -> Document:
-        title, abstract = document["title"], document["abstract"]
-        where = f"{name}:{document['line']}"
-        if abstract is None:
-            return Document(document["id"], title, (Passage(0, len(title), "title"),), where)
-        text = f"{title} {abstract}"
-        passages = (Passage(0, len(title), "title"), Passage(len(title) + 1, len(text), "abstract"))
-        return Document(document["id"], text, passages, where)
-
-    with _open_binary(path) as handle:
-        for line_number, raw_line in enumerate(handle, start=1):
-            where = f"{name}:{line_number}"
-            line = _decode(raw_line, encoding, where).rstrip("\r\n")
-            if line_number == 1:
-                line = line.lstrip("\ufeff")
-            if not line.strip():
-                if current is not None:
-                    yield finish(current)
-                    current = None
-                continue
-            match = _PUBTATOR_TEXT_LINE.match(line)
-            if match and match["part"] == "t":
-                if current is not None:
-                    yield finish(current)
-                current = {"id": match["id"], "title": match["text"], "abstract": None, "line": line_number,
-                           "mentions": False}
-            elif match:  # an abstract line
-                if current is None or current["id"] != match["id"] or current["abstract"] is not None:
-                    yield Document(match["id"], "", source=where,
-                                   error=f"{where}: abstract of document {match['id']!r} without its title line before it")
-                    continue
-                current["abstract"] = match["text"]
-            elif current is None:
-                yield Document(f"{Path(name).name}:{line_number}", "", source=where,
-                               error=f"{where}: expected a PubTator title line 'ID|t|title', got {line[:60]!r}")
-            elif "\t" in line:  # a mention or relation line of the current document
-                current["mentions"] = True
-            elif current["mentions"]:
-                yield Document(f"{Path(name).name}:{line_number}", "", source=where,
-                               error=f"{where}: a line without the 'ID|a|' prefix after the mentions of document "
-                                     f"{current['id']!r}: {line[:60]!r}")
-            else:  # the title or abstract continued on a line of its own
-                part = "abstract" if current["abstract"] is not None else "title"
-                logger.warning("%s: a line without the 'ID|a|' prefix continues the %s of document %r; joined to it "
-                               "with a space", where, part, current["id"])
-                current[part] = f"{current[part]} {line}"
-    if current is not None:
-        yield finish(current)
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,28 +420,23 @@ def _escape(text: str) -> str:
 
 
 def output_format_for(path: str | Path, output_format: str | None = None) -> str:
-    """The output format asked for, else the one of the file's suffix (.jsonl, .pubtator, .json, .html),
-    else JSONL."""
+    """The output format asked for, else the registered one of the file's suffix (.jsonl, .pubtator, .json,
+    .html), else JSONL."""
     if output_format and output_format != "auto":
         if output_format not in OUTPUT_FORMATS:
-            raise ValueError(f"output format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
+            raise ValueError(f"output format must be one of {tuple(OUTPUT_FORMATS)}, not {output_format!r}")
         return output_format
     if str(path) == STDIO:
-        return "jsonl"
-    return OUTPUT_SUFFIXES.get(Path(path).suffix.lower(), "jsonl")
+        return DEFAULT_OUTPUT_FORMAT
+    suffix = Path(path).suffix.lower()
+    return next((name for name, fmt in OUTPUT_FORMATS.items() if suffix in fmt.suffixes), DEFAULT_OUTPUT_FORMAT)
 
 
 def make_writer(output_format: str, stream: IO[str], entity_types: Sequence[str] = (), **options) -> DocumentWriter:
     """A writer of `output_format` on an open text stream."""
-    if output_format == "jsonl":
-        return JsonlWriter(stream, include_text=options.get("include_text", False))
-    if output_format == "pubtator":
-        return PubTatorWriter(stream)
-    if output_format == "bioc":
-        return BioCJsonWriter(stream, infons=options.get("infons"), date=options.get("date"))
-    if output_format == "html":
-        return HtmlWriter(stream, entity_types)
-    raise ValueError(f"output format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output format must be one of {tuple(OUTPUT_FORMATS)}, not {output_format!r}")
+    return OUTPUT_FORMATS[output_format].writer(stream, entity_types, **options)
 
 
 def write_documents(annotated: Iterable[AnnotatedDocument], path: str | Path, output_format: str | None = None,
@@ -541,8 +470,48 @@ def write_documents(annotated: Iterable[AnnotatedDocument], path: str | Path, ou
     return writer.count
 
 
+# --------------------------------------------------------------------------------------------
+# The built-in formats (registration order is the order auto detection tries them)
+
+
+register_input_format(InputFormat(
+    "jsonl", read_jsonl, 'one {"id": ..., "text": ...} object per line', (".jsonl", ".ndjson"),
+    sniff=lambda line: line.startswith("{"),
+))
+register_input_format(InputFormat(
+    "pubtator", read_pubtator_documents, "ID|t|title, ID|a|abstract blocks (existing mentions are ignored)",
+    (".pubtator",), sniff=lambda line: bool(TEXT_LINE.match(line)),
+))
+register_input_format(InputFormat(
+    "text", lambda path, encoding: [read_text_file(path, encoding)], "a file is one document (id = file name "
+    "without suffix)",
+))
+register_output_format(OutputFormat(
+    "jsonl", lambda stream, entity_types, **options: JsonlWriter(stream, options.get("include_text", False)),
+    '{"id", "entities": [{"start", "end", "text", "type", "score"}]} per line', (".jsonl", ".ndjson"),
+))
+register_output_format(OutputFormat(
+    "pubtator", lambda stream, entity_types, **options: PubTatorWriter(stream),
+    "title/abstract lines and ID<TAB>start<TAB>end<TAB>mention<TAB>type lines", (".pubtator",),
+))
+register_output_format(OutputFormat(
+    "bioc", lambda stream, entity_types, **options: BioCJsonWriter(stream, infons=options.get("infons"),
+                                                                   date=options.get("date")),
+    "a BioC JSON collection", (".json", ".bioc"),
+))
+register_output_format(OutputFormat(
+    "html", lambda stream, entity_types, **options: HtmlWriter(stream, entity_types),
+    "a page with coloured entities and a legend", (".html", ".htm"),
+))
+# Modules that register further formats: a new format is one module, named here.
+FORMAT_MODULES: tuple[str, ...] = ()
+for _module in FORMAT_MODULES:
+    importlib.import_module(_module)
+
+
 __all__ = [
-    "BioCJsonWriter", "DocumentWriter", "HtmlWriter", "JsonlWriter", "PubTatorWriter", "check_output_is_not_an_input",
+    "INPUT_FORMATS", "OUTPUT_FORMATS", "InputFormat", "OutputFormat", "register_input_format",
+    "register_output_format", "BioCJsonWriter", "DocumentWriter", "HtmlWriter", "JsonlWriter", "PubTatorWriter", "check_output_is_not_an_input",
     "detect_input_format",
     "expand_inputs", "make_writer", "output_format_for", "read_documents", "read_jsonl", "read_pubtator_documents",
     "read_text_file", "write_documents",

@@ -24,12 +24,18 @@ import hashlib
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .corpora import (
-    ENTITY_TYPES, CorpusFormatError, Sentence, Utf8Lines, iob_spans, read_iob_file, tokenize_with_offsets,
+    ENTITY_TYPES,
+    CorpusFormatError,
+    Sentence,
+    Utf8Lines,
+    iob_spans,
+    read_iob_file,
+    tokenize_with_offsets,
 )
 
 logger = logging.getLogger(__name__)
@@ -160,7 +166,7 @@ _HAS_LETTER = re.compile(r"[^\W\d_]")
 
 
 @dataclass(frozen=True)
-class Entity:
+class KnowledgeBaseEntry:
     """One knowledge-base entry: a name and its (normalised) entity type."""
 
     name: str
@@ -171,7 +177,7 @@ class KnowledgeBase:
     """Typed entity names without repeats: (name, type) pairs are compared case-insensitively and the
     first spelling seen is kept, so the order of sources decides which spelling stays."""
 
-    def __init__(self, entities: Iterable[Entity] = ()):
+    def __init__(self, entities: Iterable[KnowledgeBaseEntry] = ()):
         self.names: list[str] = []
         self.entity_types: list[str] = []
         self._keys: set[tuple[str, str]] = set()
@@ -196,20 +202,20 @@ class KnowledgeBase:
         self.sources[source] += 1
         return True
 
-    def add_all(self, entities: Iterable[Entity], source: str = "") -> int:
+    def add_all(self, entities: Iterable[KnowledgeBaseEntry], source: str = "") -> int:
         """Add entries; returns how many were new."""
         return sum(self.add(entity.name, entity.entity_type, source) for entity in entities)
 
     def __len__(self) -> int:
         return len(self.names)
 
-    def __getitem__(self, index: int) -> Entity:
-        return Entity(self.names[index], self.entity_types[index])
+    def __getitem__(self, index: int) -> KnowledgeBaseEntry:
+        return KnowledgeBaseEntry(self.names[index], self.entity_types[index])
 
-    def __iter__(self) -> Iterator[Entity]:
-        return (Entity(name, entity_type) for name, entity_type in zip(self.names, self.entity_types))
+    def __iter__(self) -> Iterator[KnowledgeBaseEntry]:
+        return (KnowledgeBaseEntry(name, entity_type) for name, entity_type in zip(self.names, self.entity_types))
 
-    def __contains__(self, entity: Entity) -> bool:
+    def __contains__(self, entity: KnowledgeBaseEntry) -> bool:
         return (entity.name.casefold(), normalize_entity_type(entity.entity_type)) in self._keys
 
     def has(self, name: str, entity_type: str) -> bool:
@@ -251,7 +257,7 @@ class KnowledgeBase:
 # Sources
 
 
-def read_name_type_file(path: str | Path) -> list[Entity]:
+def read_name_type_file(path: str | Path) -> list[KnowledgeBaseEntry]:
     """Entries of a `name<TAB>type` file (UTF-8; a first line `name<TAB>type` is a header and skipped;
     blank lines are skipped). A row without a name or a type is an error naming file and line."""
     path = Path(path)
@@ -275,7 +281,7 @@ def read_name_type_file(path: str | Path) -> list[Entity]:
                 raise KnowledgeBaseFormatError(f"{path}:{line_number}: empty name: {line!r}")
             if not entity_type:
                 raise KnowledgeBaseFormatError(f"{path}:{line_number}: missing type for {name!r}")
-            entities.append(Entity(name, normalize_entity_type(entity_type)))
+            entities.append(KnowledgeBaseEntry(name, normalize_entity_type(entity_type)))
     return entities
 
 
@@ -298,7 +304,7 @@ def read_umls(
     mrsty: str | Path,
     keep_other_types: bool = True,
     language: str = "ENG",
-) -> Iterator[Entity]:
+) -> Iterator[KnowledgeBaseEntry]:
     """Entries from a UMLS release: English, non-suppressed (SUPPRESS=N) names of MRCONSO.RRF, typed by
     the semantic types of their concept in MRSTY.RRF (mapped by `UMLS_TUI_TO_ENTITY_TYPE`).
 
@@ -312,7 +318,7 @@ def read_umls(
     return _umls_entities(mrconso, mrsty, keep_other_types, language)
 
 
-def _umls_entities(mrconso: Path, mrsty: Path, keep_other_types: bool, language: str) -> Iterator[Entity]:
+def _umls_entities(mrconso: Path, mrsty: Path, keep_other_types: bool, language: str) -> Iterator[KnowledgeBaseEntry]:
     concept_types: dict[str, list[str]] = {}
     for line_number, fields in _rrf_rows(mrsty, 4):
         cui, tui, sty = fields[0], fields[1], fields[3]
@@ -331,19 +337,19 @@ def _umls_entities(mrconso: Path, mrsty: Path, keep_other_types: bool, language:
         if not name.strip():
             raise KnowledgeBaseFormatError(f"{mrconso}:{line_number}: empty name (STR) for concept {cui}")
         for entity_type in concept_types.get(cui, ()):
-            yield Entity(name.strip(), entity_type)
+            yield KnowledgeBaseEntry(name.strip(), entity_type)
 
 
-def mentions_of_sentences(sentences: Iterable[Sentence]) -> list[Entity]:
+def mentions_of_sentences(sentences: Iterable[Sentence]) -> list[KnowledgeBaseEntry]:
     """The annotated mentions of corpus sentences (untyped tags), typed by each sentence's entity type."""
     entities = []
     for sentence in sentences:
         for _, start, end in iob_spans(sentence.tags):
-            entities.append(Entity(" ".join(sentence.tokens[start:end]), sentence.entity_type))
+            entities.append(KnowledgeBaseEntry(" ".join(sentence.tokens[start:end]), sentence.entity_type))
     return entities
 
 
-def mentions_of_iob_file(path: str | Path) -> list[Entity]:
+def mentions_of_iob_file(path: str | Path) -> list[KnowledgeBaseEntry]:
     """The typed mentions of an IOB file ("B-Gene_or_gene_product" ...), types normalised.
 
     This reads the extra annotated corpora of a knowledge base (e.g. BioNLP'13 CG ggp), whose raw tag
@@ -358,7 +364,7 @@ def mentions_of_iob_file(path: str | Path) -> list[Entity]:
         for raw_type, start, end in spans:
             if not raw_type:
                 raise CorpusFormatError(f"{path}:{raw.line}: untyped tags; a knowledge-base corpus needs B-Type tags")
-            entities.append(Entity(" ".join(raw.tokens[start:end]), normalize_entity_type(raw_type)))
+            entities.append(KnowledgeBaseEntry(" ".join(raw.tokens[start:end]), normalize_entity_type(raw_type)))
     return entities
 
 
@@ -433,7 +439,7 @@ def drop_unannotated_names(
     sentences: Iterable[Sentence],
     min_occurrences: int = 5,
     min_annotated_share: float = 0.1,
-) -> tuple[KnowledgeBase, list[Entity]]:
+) -> tuple[KnowledgeBase, list[KnowledgeBaseEntry]]:
     """The knowledge base without the entries that the training corpora of their type contradict: names
     occurring at least `min_occurrences` times there but annotated as that type in less than
     `min_annotated_share` of them ("complex", "construct" listed as Gene/Protein in a UMLS-derived list,
@@ -459,31 +465,68 @@ def find_umls_files(folder: str | Path) -> tuple[Path, Path]:
     raise KnowledgeBaseFormatError(f"{folder}: no MRCONSO.RRF and MRSTY.RRF (looked in it and in META/)")
 
 
+# --------------------------------------------------------------------------------------------
+# Sources: a new kind of knowledge-base source is one `register_kb_source` call (build_dbr_dataset.py's
+# --kb_source NAME=PATH reaches every registered source)
+
+
+@dataclass(frozen=True)
+class KnowledgeBaseSource:
+    """A kind of knowledge-base source: `read(path, keep_other_types)` gives its `KnowledgeBaseEntry`s (types normalised
+    with `normalize_entity_type`; types other than the four VANER types left out unless `keep_other_types`)."""
+
+    name: str
+    read: Callable[[str | Path, bool], Iterable[KnowledgeBaseEntry]]
+    help: str
+
+
+KB_SOURCES: dict[str, KnowledgeBaseSource] = {}
+
+
+def register_kb_source(source: KnowledgeBaseSource) -> KnowledgeBaseSource:
+    KB_SOURCES[source.name] = source
+    return source
+
+
+def _name_type_entities(path: str | Path, keep_other_types: bool) -> list[KnowledgeBaseEntry]:
+    entities = read_name_type_file(path)
+    return entities if keep_other_types else [entity for entity in entities if entity.entity_type in ENTITY_TYPES]
+
+
+def _umls_folder_entities(folder: str | Path, keep_other_types: bool) -> Iterator[KnowledgeBaseEntry]:
+    mrconso, mrsty = find_umls_files(folder)
+    return read_umls(mrconso, mrsty, keep_other_types)
+
+
+register_kb_source(KnowledgeBaseSource(
+    "mentions", lambda path, keep_other_types: mentions_of_iob_file(path),
+    "an annotated IOB corpus file whose typed mentions become names"))
+register_kb_source(KnowledgeBaseSource("name-type", _name_type_entities, "a name<TAB>type file (header optional)"))
+register_kb_source(KnowledgeBaseSource("umls", _umls_folder_entities,
+                                       "a UMLS folder with MRCONSO.RRF and MRSTY.RRF (or META/)"))
+
+
 def build_knowledge_base(
     name_type_files: Sequence[str | Path] = (),
     umls_folders: Sequence[str | Path] = (),
     mention_files: Sequence[str | Path] = (),
     corpus_sentences: Iterable[Sentence] = (),
     keep_other_types: bool = True,
+    sources: Sequence[tuple[str, str | Path]] = (),
 ) -> KnowledgeBase:
     """A knowledge base from all sources, in this order: corpus mentions, mention files, name-type
-    files, UMLS (the first spelling of a name wins, so annotated spellings come first)."""
+    files, UMLS folders, then `sources` ((registered source name, path) pairs); the first spelling of a
+    name wins, so annotated spellings come first."""
     knowledge_base = KnowledgeBase()
     added = knowledge_base.add_all(mentions_of_sentences(corpus_sentences), source="corpus mentions")
     logger.info("knowledge base: %d names from the training corpora's mentions", added)
-    for path in mention_files:
-        added = knowledge_base.add_all(mentions_of_iob_file(path), source=str(path))
-        logger.info("knowledge base: %d new names from %s", added, path)
-    for path in name_type_files:
-        entities = read_name_type_file(path)
-        if not keep_other_types:
-            entities = [entity for entity in entities if entity.entity_type in ENTITY_TYPES]
-        added = knowledge_base.add_all(entities, source=str(path))
-        logger.info("knowledge base: %d new names from %s", added, path)
-    for folder in umls_folders:
-        mrconso, mrsty = find_umls_files(folder)
-        added = knowledge_base.add_all(read_umls(mrconso, mrsty, keep_other_types), source=str(folder))
-        logger.info("knowledge base: %d new names from UMLS %s", added, folder)
+    ordered = [*(("mentions", path) for path in mention_files), *(("name-type", path) for path in name_type_files),
+               *(("umls", folder) for folder in umls_folders), *sources]
+    for kind, path in ordered:
+        if kind not in KB_SOURCES:
+            raise KnowledgeBaseFormatError(f"unknown knowledge-base source {kind!r}: the sources are {list(KB_SOURCES)}")
+        added = knowledge_base.add_all(KB_SOURCES[kind].read(path, keep_other_types), source=str(path))
+        logger.info("knowledge base: %d new names from %s %s", added, kind, path)
     if knowledge_base.without_letters:
         logger.info("knowledge base: %d names without any letter left out", knowledge_base.without_letters)
     return knowledge_base

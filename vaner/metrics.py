@@ -18,8 +18,6 @@ from collections.abc import Mapping, Sequence
 
 from .corpora import IOB_TAGS, iob_spans
 
-SCORE_KEYS = ("precision", "recall", "f1", "n_gold", "n_pred", "n_correct")
-
 
 def _as_tag(tag) -> str:
     return tag if isinstance(tag, str) else IOB_TAGS[int(tag)]

@@ -15,7 +15,7 @@ counting) that
 
 Then a frequency filter in the spirit of AutoPhrase (`min_count`, see `PhraseMiner`) keeps the
 distinct phrases, hence the encoder work, about half as many. `mining_recall` measures how many gold
-mentions of a corpus come out as candidates (figures in notes/README-dbr.md).
+mentions of a corpus come out as candidates (figures in docs/data.md).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class PhraseMiner:
     min_count: int = 2
     counts: Counter = field(default_factory=Counter, repr=False)
 
-    def fit(self, sentences: Iterable[Sequence[str]]) -> "PhraseMiner":
+    def fit(self, sentences: Iterable[Sequence[str]]) -> PhraseMiner:
         """Count the multi-word candidates of a text (once per sentence) for the `min_count` filter."""
         for tokens in sentences:
             self.counts.update({" ".join(tokens[start:end]) for start, end in self.rule_spans(tokens) if end - start > 1})

@@ -7,7 +7,6 @@ from huggingface_hub.dataclasses import strict
 from transformers import LlamaConfig
 
 DEFAULT_ENTITY_TYPES = ["Disease", "Chemical", "Gene", "Species"]
-IOB_LABELS = ["O", "B", "I"]
 # Saved in every VANER config: `pipeline("token-classification", model=<folder>, trust_remote_code=True)` runs
 # the folder's pipeline_vaner.py (whole words, exact offsets, any length) instead of the stock pipeline.
 CUSTOM_PIPELINES = {
@@ -93,11 +92,29 @@ class VanerConfig(LlamaConfig):
         self.label2id = {label: index for index, label in self.id2label.items()}
         super().__post_init__(**kwargs)
 
+    def spell_entity_types(self, entity_types, known=None) -> tuple[list[str], list[str]]:
+        """The one place entity-type names are normalised: `entity_types` (a name or a list) as `known`
+        (default: `known_entity_types`) spells them, any case, surrounding spaces ignored, repeats dropped;
+        and the names that are not known."""
+        known = list(self.known_entity_types if known is None else known)
+        if isinstance(entity_types, str):
+            entity_types = [entity_types]
+        by_lower = {entity_type.lower(): entity_type for entity_type in known}
+        spelled, unknown = [], []
+        for entity_type in entity_types:
+            match = by_lower.get(str(entity_type).strip().lower())
+            if match is None:
+                unknown.append(entity_type)
+            elif match not in spelled:
+                spelled.append(match)
+        return spelled, unknown
+
     def check_entity_types(self):
-        """Raise a clear error for entity types the model does not know."""
-        if isinstance(self.entity_types, str):
-            self.entity_types = [self.entity_types]
-        unknown = [entity_type for entity_type in self.entity_types if entity_type not in self.known_entity_types]
+        """Spell the served entity types as the model knows them ("disease" -> "Disease"); raise a clear error
+        for types the model does not know."""
+        spelled, unknown = self.spell_entity_types(self.entity_types)
+        if not unknown:
+            self.entity_types = spelled
         if unknown:
             raise ValueError(
                 f"Unknown entity type(s) {unknown}: this model knows {self.known_entity_types}."

@@ -18,8 +18,9 @@ Data flow of `DocumentAnnotator.annotate_documents`:
 
 Units. With `tokenization="words"` (default) a sentence is cut into words as the corpora are (runs of
 letters/digits, every other non-space character alone: `tokenize_with_offsets`, which the corpus readers
-use too), the words are joined with single spaces and tokenized by the training rule (vaner/features.py):
-the model sees exactly the tokens it was trained on, and each word takes the tag of its first sub-token.
+use too), the words are joined with single spaces and tokenized by `WordWindows`, the rule that training and
+evaluation use too (vaner/features.py imports it): the model sees exactly the rows it was trained and scored on,
+and each word takes the tag of its first sub-token.
 With `tokenization="raw"` the sentence's own characters are tokenized and every sub-token is tagged and
 grouped as the stock `TokenClassificationPipeline(aggregation_strategy="simple")` does.
 
@@ -94,8 +95,9 @@ def tag_spans(tags: Sequence[str]) -> list[tuple[int, int]]:
     return spans
 
 TOKENIZATIONS = ("words", "raw")
+DEFAULT_STRIDE = 32  # sub-tokens shared by consecutive windows of a long sentence
 OVERLAP_POLICIES = ("keep", "best")
-DTYPES = ("auto", "bfloat16", "float32")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,17 +290,122 @@ def most_central_window(windows: Sequence[tuple[int, int]], count: int) -> list[
 
 
 @dataclass
-class _Window:
+class Window:
+    """One model row of a sentence: the sub-tokens of its units `first_unit ...` (special tokens included) and,
+    per unit, the position of the sub-token that carries its tag (-1 when it has none)."""
+
     first_unit: int
     input_ids: list[int]
-    label_positions: list[int]  # per unit of the window: its tagged sub-token, -1 when it has none
-    probabilities: dict[int, np.ndarray] = field(default_factory=dict)  # type index -> (units, 3)
+    label_positions: list[int]
+    probabilities: dict[int, np.ndarray] = field(default_factory=dict)  # type index -> (units, 3), annotation only
+
+    @property
+    def last_unit(self) -> int:
+        return self.first_unit + len(self.label_positions)
+
+
+def window_owners(windows: Sequence[Window], count: int) -> list[int]:
+    """For each of a sentence's `count` units, the window whose tag it takes: the most central one."""
+    return most_central_window([(window.first_unit, window.last_unit) for window in windows], count)
+
+
+class WordWindows:
+    """Words to model rows, the one rule of training, evaluation and annotation.
+
+    A sentence's words are joined with single spaces and tokenized by the fast tokenizer with its special
+    tokens; each word is tagged from its first sub-token. A sentence longer than `max_length` sub-tokens
+    (special tokens included; the instruction comes on top) is cut into windows of whole words that overlap by
+    up to `stride` sub-tokens (None: `DEFAULT_STRIDE`, or half a window if that is less), each tokenized on its
+    own; `window_owners` gives each word the window where it is most central. A word longer than a window gets a
+    window of its own, cut after its first sub-tokens (counted in `cut_words`)."""
+
+    def __init__(self, tokenizer, max_length: int = 128, stride: int | None = None):
+        if not getattr(tokenizer, "is_fast", False):
+            raise ValueError(f"{type(tokenizer).__name__} is not a fast tokenizer: character offsets need one")
+        self.tokenizer = tokenizer
+        self.prefix_ids, self.suffix_ids = special_affixes(tokenizer)
+        self.max_length = max_length
+        self.budget = max_length - len(self.prefix_ids) - len(self.suffix_ids)
+        if self.budget < 1:
+            raise ValueError(f"max_length={max_length} leaves no room beside the tokenizer's special tokens")
+        if stride is None:  # the default: 32 sub-tokens, at most half a window
+            stride = min(DEFAULT_STRIDE, self.budget // 2)
+        if not 0 <= stride <= self.budget // 2:
+            raise ValueError(f"stride must be between 0 and half the window ({self.budget // 2}), not {stride}")
+        self.stride = stride
+        self.cut_words = 0  # words longer than a window met so far
+
+    def encode(self, texts: list[str]):
+        return self.tokenizer(texts, return_offsets_mapping=True, return_special_tokens_mask=True,
+                              add_special_tokens=True)
+
+    def sentences(self, word_lists: Sequence[Sequence[str]]) -> list[list[Window]]:
+        """The windows of each sentence (a list of words), in one tokenizer call for the whole sentences."""
+        if not word_lists:
+            return []
+        encoding = self.encode([" ".join(words) for words in word_lists])
+        result = []
+        for index, words in enumerate(word_lists):
+            ids = encoding["input_ids"][index]
+            special = encoding["special_tokens_mask"][index]
+            word_of_token = _words_of_sub_tokens([len(word) for word in words], encoding["offset_mapping"][index], special)
+            if len(ids) <= self.max_length:
+                result.append([Window(0, list(ids), _first_positions(word_of_token, len(words)))])
+                continue
+            counts = [0] * len(words)
+            pending = 0
+            for position, word in enumerate(word_of_token):
+                if word is None:
+                    pending += not special[position]
+                else:
+                    counts[word] += 1 + pending
+                    pending = 0
+            result.append(self._windows(words, counts))
+        return result
+
+    def _windows(self, words: Sequence[str], counts: Sequence[int]) -> list[Window]:
+        """`plan_windows` for words, each window tokenized on its own as a sentence of its words (in one
+        batch). The first word of a window loses its leading space, which can change its sub-tokens: if a
+        window comes out longer than `max_length`, the windows are planned again one at a time, each
+        giving up its last words until it fits."""
+        planned = plan_windows(counts, self.budget, self.stride)
+        encoding = self.encode([" ".join(words[first:last]) for first, last in planned])
+        windows = [self._aligned(words, first, last, encoding, index) for index, (first, last) in enumerate(planned)]
+        if all(len(w.input_ids) <= self.max_length or len(w.label_positions) == 1 for w in windows):
+            return windows
+        windows = []
+        first = 0
+        while True:
+            last = _window_end(counts, first, self.budget)
+            window = self._window(words, first, last)
+            while len(window.input_ids) > self.max_length and last - first > 1:
+                last -= 1
+                window = self._window(words, first, last)
+            windows.append(window)
+            if last >= len(words):
+                return windows
+            first = _next_window_start(counts, first, last, self.stride)
+
+    def _aligned(self, words, first, last, encoding, index) -> Window:
+        window_words = words[first:last]
+        ids = list(encoding["input_ids"][index])
+        word_of_token = _words_of_sub_tokens([len(word) for word in window_words], encoding["offset_mapping"][index],
+                                             encoding["special_tokens_mask"][index])
+        positions = _first_positions(word_of_token, len(window_words))
+        if len(ids) > self.max_length and len(window_words) == 1:
+            # One word longer than a window: its first sub-tokens carry its tag, the rest is cut.
+            self.cut_words += 1
+            ids = ids[: self.max_length - len(self.suffix_ids)] + list(self.suffix_ids)
+        return Window(first, ids, positions)
+
+    def _window(self, words, first, last) -> Window:
+        return self._aligned(words, first, last, self.encode([" ".join(words[first:last])]), 0)
 
 
 @dataclass
 class _Sentence:
     units: list[tuple[int, int]]  # character spans of the units in the document text
-    windows: list[_Window]
+    windows: list[Window]
 
 
 @dataclass
@@ -334,7 +441,7 @@ class DocumentAnnotator:
         dataset_name: str | None = None,
         tokenization: str = "words",
         max_length: int = 128,
-        stride: int = 32,
+        stride: int = DEFAULT_STRIDE,
         batch_size: int = 32,
         overlaps: str = "keep",
         line_breaks: bool = True,
@@ -362,16 +469,8 @@ class DocumentAnnotator:
         self.dataset_id = resolve_dataset_id(model.config, dataset_name, type(self).dataset_index)
         self.instruction_lengths = [self._instruction_length(t, dataset_name) for t in self.entity_types]
         self.pad_token_id = _pad_token_id(tokenizer, model.config)
-        prefix, suffix = special_affixes(tokenizer)
-        self.prefix_ids, self.suffix_ids = prefix, suffix
-        self.max_length = max_length
-        self.budget = max_length - len(prefix) - len(suffix)
-        if self.budget < 1:
-            raise ValueError(f"max_length={max_length} leaves no room beside the tokenizer's special tokens")
-        if not 0 <= stride <= self.budget // 2:
-            raise ValueError(f"stride must be between 0 and half the window ({self.budget // 2}), not {stride}")
-        self.stride = stride
-        self._cut_words = 0  # words of the current document longer than a window (reported once per document)
+        self.windows = WordWindows(tokenizer, max_length, stride)
+        self.max_length, self.budget, self.stride = max_length, self.windows.budget, self.windows.stride
 
     def _instruction_length(self, entity_type: str, dataset_name: str | None) -> int:
         config = self.model.config
@@ -422,99 +521,34 @@ class DocumentAnnotator:
             spans = document_sentences(document, self.line_breaks)
             if not spans:
                 return _PreparedDocument(document, [])
-            self._cut_words = 0
+            self.windows.cut_words = 0
             if self.tokenization == "words":
                 sentences = self._word_sentences(document.text, spans)
             else:
                 sentences = self._raw_sentences(document.text, spans)
-            if self._cut_words:
+            if self.windows.cut_words:
                 logger.warning("document %r%s: %d words longer than max_length=%d sub-tokens were tagged from "
-                               "their first %d sub-tokens", document.document_id, _where(document), self._cut_words,
-                               self.max_length, self.max_length)
+                               "their first %d sub-tokens", document.document_id, _where(document),
+                               self.windows.cut_words, self.max_length, self.max_length)
             return _PreparedDocument(document, sentences)
         except Exception as error:  # one bad document must not stop a stream of thousands
             message = f"document {document.document_id!r}{_where(document)}: could not be prepared: {error}"
             logger.error(message)
             return _PreparedDocument(document, [], message)
 
-    def _encode(self, texts: list[str]):
-        return self.tokenizer(texts, return_offsets_mapping=True, return_special_tokens_mask=True,
-                              add_special_tokens=True)
-
     def _word_sentences(self, text: str, spans: list[tuple[int, int]]) -> list[_Sentence]:
-        """Sentences as words joined with single spaces (the training tokenization)."""
-        word_lists = []
+        """Sentences cut into words (`tokenize_with_offsets`), windowed by `WordWindows`."""
+        unit_lists = []
         for start, end in spans:
             words = tokenize_with_offsets(text[start:end])
-            word_lists.append([(start + s, start + e) for _, s, e in words])
-        word_lists = [words for words in word_lists if words]
-        joined = [" ".join(text[s:e] for s, e in words) for words in word_lists]
-        if not joined:
-            return []
-        encoding = self._encode(joined)
-        sentences = []
-        for index, units in enumerate(word_lists):
-            ids = encoding["input_ids"][index]
-            word_of_token = _words_of_sub_tokens(
-                [e - s for s, e in units], encoding["offset_mapping"][index], encoding["special_tokens_mask"][index]
-            )
-            if len(ids) <= self.max_length:
-                windows = [_Window(0, list(ids), _first_positions(word_of_token, len(units)))]
-            else:
-                counts = [0] * len(units)
-                pending = 0
-                for position, word in enumerate(word_of_token):
-                    if word is None:
-                        pending += not encoding["special_tokens_mask"][index][position]
-                    else:
-                        counts[word] += 1 + pending
-                        pending = 0
-                windows = self._word_windows(text, units, counts)
-            sentences.append(_Sentence(units, windows))
-        return sentences
-
-    def _word_windows(self, text, units, counts) -> list[_Window]:
-        """`plan_windows` for words, each window tokenized on its own as a sentence of its words (in one
-        batch). The first word of a window loses its leading space, which can change its sub-tokens: if a
-        window comes out longer than `max_length`, the windows are planned again one at a time, each
-        giving up its last words until it fits."""
-        planned = plan_windows(counts, self.budget, self.stride)
-        encoding = self._encode([" ".join(text[s:e] for s, e in units[first:last]) for first, last in planned])
-        windows = [self._aligned_window(units, first, last, encoding, index) for index, (first, last) in enumerate(planned)]
-        if all(len(w.input_ids) <= self.max_length or len(w.label_positions) == 1 for w in windows):
-            return windows
-        windows = []
-        first = 0
-        while True:
-            last = _window_end(counts, first, self.budget)
-            window = self._word_window(text, units, first, last)
-            while len(window.input_ids) > self.max_length and last - first > 1:
-                last -= 1
-                window = self._word_window(text, units, first, last)
-            windows.append(window)
-            if last >= len(units):
-                return windows
-            first = _next_window_start(counts, first, last, self.stride)
-
-    def _aligned_window(self, units, first, last, encoding, index) -> _Window:
-        window_units = units[first:last]
-        ids = list(encoding["input_ids"][index])
-        word_of_token = _words_of_sub_tokens([e - s for s, e in window_units], encoding["offset_mapping"][index],
-                                             encoding["special_tokens_mask"][index])
-        positions = _first_positions(word_of_token, len(window_units))
-        if len(ids) > self.max_length and len(window_units) == 1:
-            # One word longer than a window: its first sub-tokens carry its tag, the rest is cut.
-            self._cut_words += 1
-            ids = ids[: self.max_length - len(self.suffix_ids)] + list(self.suffix_ids)
-        return _Window(first, ids, positions)
-
-    def _word_window(self, text, units, first, last) -> _Window:
-        encoding = self._encode([" ".join(text[s:e] for s, e in units[first:last])])
-        return self._aligned_window(units, first, last, encoding, 0)
+            if words:
+                unit_lists.append([(start + s, start + e) for _, s, e in words])
+        windows = self.windows.sentences([[text[s:e] for s, e in units] for units in unit_lists])
+        return [_Sentence(units, sentence_windows) for units, sentence_windows in zip(unit_lists, windows)]
 
     def _raw_sentences(self, text: str, spans: list[tuple[int, int]]) -> list[_Sentence]:
         """Sentences tokenized as they are written; every sub-token is a unit (the pipeline's view)."""
-        encoding = self._encode([text[start:end] for start, end in spans])
+        encoding = self.windows.encode([text[start:end] for start, end in spans])
         sentences = []
         for index, (start, _) in enumerate(spans):
             ids = encoding["input_ids"][index]
@@ -526,13 +560,13 @@ class DocumentAnnotator:
             units = [(start + encoding["offset_mapping"][index][p][0], start + encoding["offset_mapping"][index][p][1])
                      for p in positions]
             if len(ids) <= self.max_length:
-                windows = [_Window(0, list(ids), positions)]
+                windows = [Window(0, list(ids), positions)]
             else:
                 prefix, suffix = ids[: positions[0]], ids[positions[-1] + 1 :]
                 windows = []
                 for first, last in plan_windows([1] * len(units), self.budget, self.stride):
                     body = ids[positions[first] : positions[last - 1] + 1]
-                    windows.append(_Window(first, [*prefix, *body, *suffix],
+                    windows.append(Window(first, [*prefix, *body, *suffix],
                                            [len(prefix) + positions[u] - positions[first] for u in range(first, last)]))
             sentences.append(_Sentence(units, windows))
         return sentences
@@ -559,7 +593,7 @@ class DocumentAnnotator:
                 bar.update(1)
             yield annotated
 
-    def _run_batch(self, rows: list[tuple[_Window, int]]) -> None:
+    def _run_batch(self, rows: list[tuple[Window, int]]) -> None:
         lengths = np.array([len(window.input_ids) for window, _ in rows])
         padded = np.full((len(rows), lengths.max()), self.pad_token_id, dtype=np.int64)
         for row, (window, _) in enumerate(rows):
@@ -626,8 +660,7 @@ def _sentence_probabilities(sentence: _Sentence, slot: int) -> np.ndarray:
     """(units, 3) O/B/I probabilities of a sentence for one type, each unit from its most central window."""
     if len(sentence.windows) == 1:
         return sentence.windows[0].probabilities[slot]
-    ranges = [(w.first_unit, w.first_unit + len(w.label_positions)) for w in sentence.windows]
-    chosen = most_central_window(ranges, len(sentence.units))
+    chosen = window_owners(sentence.windows, len(sentence.units))
     result = np.empty((len(sentence.units), 3), dtype=np.float32)
     for unit, window_index in enumerate(chosen):
         window = sentence.windows[window_index]
@@ -727,20 +760,12 @@ def _where(document: Document) -> str:
 
 
 def resolve_entity_types(config, entity_types: Sequence[str] | None) -> list[str]:
-    """The requested types as the model spells them (any case); a clear error for unknown ones."""
+    """The requested types as the model spells them (`VanerConfig.spell_entity_types`); a clear error for
+    unknown ones."""
     served = list(config.entity_types)
     if entity_types is None:
         return served
-    if isinstance(entity_types, str):
-        entity_types = [entity_types]
-    by_lower = {entity_type.lower(): entity_type for entity_type in served}
-    resolved, unknown = [], []
-    for entity_type in entity_types:
-        match = by_lower.get(entity_type.strip().lower())
-        if match is None:
-            unknown.append(entity_type)
-        elif match not in resolved:
-            resolved.append(match)
+    resolved, unknown = config.spell_entity_types(entity_types, served)
     if unknown:
         known = list(getattr(config, "known_entity_types", None) or served)
         hint = ""
@@ -802,7 +827,8 @@ def _bf16_probe(size: int = 512, repeats: int = 3) -> bool:
 
 
 def choose_dtype(dtype: str, device: torch.device | str) -> torch.dtype:
-    """"bfloat16", "float32", or "auto": bf16 on CUDA devices and CPUs that support it, else fp32."""
+    """"bfloat16", "float16", "float32", or "auto": bf16 on CUDA devices (fp16 where bf16 is missing) and on CPUs
+    that support it, else fp32. The one precision policy of the pipeline and the command-line tools."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, not {dtype!r}")
     if dtype != "auto":

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Annotate text with the shipped four-type default model, offline on a CPU; sets up .venv first when needed.
+#   bash examples/annotate.sh                      # a sample sentence, JSONL on standard output
+#   bash examples/annotate.sh FILE_OR_FOLDER ...   # text, JSONL or PubTator files (vaner-predict --help)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ -x .venv/bin/vaner-predict ] || bash .ci/setup
+source .venv/bin/activate
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+if [ "$#" -eq 0 ]; then
+    echo "Naloxone reverses the antihypertensive effect of clonidine in BRCA1 mutant mice with breast cancer." |
+        vaner-predict --input - --no_progress
+else
+    vaner-predict --input "$@" --no_progress
+fi
