@@ -1,4 +1,6 @@
-"""Document files in and out: plain text, JSONL and PubTator readers; JSONL, PubTator, BioC JSON and HTML writers.
+"""Document files in and out: plain text, JSONL, PubTator and BioC readers; JSONL, PubTator, BioC and HTML writers.
+
+BioC XML and BioC JSON are read and written through the `bioc` package (vaner.bioc_format).
 
 Readers are generators of `Document`s and writers take one `AnnotatedDocument` at a time, so files of
 any size stream through in flat memory. A record that cannot be read (bad JSON, a lone surrogate escape,
@@ -12,7 +14,6 @@ rejects a file on the first bad mention; for annotation the existing mentions ar
 
 from __future__ import annotations
 
-import datetime
 import html
 import json
 import logging
@@ -23,15 +24,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from .bioc_format import BioCJsonWriter, BioCXmlWriter, looks_like_bioc_json, read_bioc_json, read_bioc_xml
 from .corpora import _PUBTATOR_TEXT_LINE
 from .documents import AnnotatedDocument, Document, Entity, Passage
 
 logger = logging.getLogger(__name__)
 
-INPUT_FORMATS = ("auto", "text", "jsonl", "pubtator")
-OUTPUT_FORMATS = ("jsonl", "pubtator", "bioc", "html")
+INPUT_FORMATS = ("auto", "text", "jsonl", "pubtator", "bioc", "bioc_xml")  # bioc = BioC JSON
+OUTPUT_FORMATS = ("jsonl", "pubtator", "bioc", "bioc_xml", "html")
 OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".pubtator": "pubtator", ".json": "bioc",
-                   ".bioc": "bioc", ".html": "html", ".htm": "html"}
+                   ".bioc": "bioc", ".xml": "bioc_xml", ".html": "html", ".htm": "html"}
 STDIO = "-"
 # A lone UTF-16 surrogate: JSON may escape one ("\\ud800"), but no UTF-8 file can hold it.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -72,7 +74,8 @@ def check_output_is_not_an_input(output: str | Path, inputs: Iterable[str | Path
 
 def detect_input_format(path: str | Path) -> str:
     """"jsonl" for .jsonl/.ndjson files or a first line starting with "{", "pubtator" for a .pubtator
-    file or a first line "ID|t|title", else "text"."""
+    file or a first line "ID|t|title", "bioc_xml" for .xml files or a first line starting with "<", "bioc"
+    (BioC JSON) for .json files or a first line "{" alone or holding a "documents" list, else "text"."""
     if str(path) == STDIO:
         return "text"
     path = Path(path)
@@ -80,13 +83,17 @@ def detect_input_format(path: str | Path) -> str:
         return "jsonl"
     if path.suffix.lower() == ".pubtator":
         return "pubtator"
+    if path.suffix.lower() in (".xml", ".json"):
+        return "bioc_xml" if path.suffix.lower() == ".xml" else "bioc"
     with path.open("rb") as handle:
         for raw_line in handle:
             line = raw_line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
             if not line:
                 continue
+            if line.startswith("<"):
+                return "bioc_xml"
             if line.startswith("{"):
-                return "jsonl"
+                return "bioc" if looks_like_bioc_json(line) else "jsonl"
             if _PUBTATOR_TEXT_LINE.match(line):
                 return "pubtator"
             return "text"
@@ -103,6 +110,10 @@ def read_documents(paths: Iterable[str | Path], input_format: str = "auto", enco
             yield read_text_file(path, encoding)
         elif file_format == "jsonl":
             yield from read_jsonl(path, encoding)
+        elif file_format == "bioc_xml":
+            yield from read_bioc_xml(path)
+        elif file_format == "bioc":
+            yield from read_bioc_json(path, encoding)
         else:
             yield from read_pubtator_documents(path, encoding)
 
@@ -345,47 +356,7 @@ class PubTatorWriter(DocumentWriter):
         self.stream.write("".join(lines))
 
 
-class BioCJsonWriter(DocumentWriter):
-    """A BioC JSON collection: one document per input document, one passage per passage (title, abstract,
-    text) with its document-level `offset`, and per entity an annotation with infons `type` and
-    `score` and one location (document-level offset, length). Documents with an error are left out."""
-
-    def __init__(self, stream: IO[str], source: str = "VANER", date: str | None = None, infons: dict | None = None):
-        super().__init__(stream)
-        self._written = False
-        header = {"source": source, "date": date or datetime.date.today().isoformat(), "key": "vaner.key",
-                  "infons": {key: str(value) for key, value in (infons or {}).items()}}
-        opening = json.dumps(header, ensure_ascii=False)
-        self.stream.write(opening[:-1] + ', "documents": [')
-
-    def _write(self, annotated):
-        if annotated.error:
-            return
-        document = annotated.document
-        passages = []
-        annotation_number = 0
-        entities = list(annotated.entities)
-        for passage in document.passage_list():
-            annotations = []
-            for entity in entities:
-                if passage.start <= entity.start < passage.end or (passage.start == passage.end == entity.start):
-                    annotations.append({
-                        "id": str(annotation_number),
-                        "infons": {"type": entity.entity_type, "score": f"{entity.score:.4f}"},
-                        "text": entity.text,
-                        "locations": [{"offset": entity.start, "length": entity.end - entity.start}],
-                    })
-                    annotation_number += 1
-            passages.append({"offset": passage.start, "infons": {"type": passage.kind},
-                             "text": document.text[passage.start : passage.end], "sentences": [],
-                             "annotations": annotations, "relations": []})
-        record = {"id": document.document_id, "infons": {}, "passages": passages, "relations": []}
-        self.stream.write((",\n" if self._written else "\n") + json.dumps(record, ensure_ascii=False))
-        self._written = True
-
-    def close(self):
-        self.stream.write("\n]}\n")
-        super().close()
+# BioCJsonWriter and BioCXmlWriter: vaner.bioc_format (the `bioc` package).
 
 
 # Background colours of the entity types, then a palette for any other type.
@@ -486,7 +457,7 @@ def _escape(text: str) -> str:
 
 
 def output_format_for(path: str | Path, output_format: str | None = None) -> str:
-    """The output format asked for, else the one of the file's suffix (.jsonl, .pubtator, .json, .html),
+    """The output format asked for, else the one of the file's suffix (.jsonl, .pubtator, .json, .xml, .html),
     else JSONL."""
     if output_format and output_format != "auto":
         if output_format not in OUTPUT_FORMATS:
@@ -505,6 +476,8 @@ def make_writer(output_format: str, stream: IO[str], entity_types: Sequence[str]
         return PubTatorWriter(stream)
     if output_format == "bioc":
         return BioCJsonWriter(stream, infons=options.get("infons"), date=options.get("date"))
+    if output_format == "bioc_xml":
+        return BioCXmlWriter(stream, infons=options.get("infons"), date=options.get("date"))
     if output_format == "html":
         return HtmlWriter(stream, entity_types)
     raise ValueError(f"output format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
@@ -542,7 +515,7 @@ def write_documents(annotated: Iterable[AnnotatedDocument], path: str | Path, ou
 
 
 __all__ = [
-    "BioCJsonWriter", "DocumentWriter", "HtmlWriter", "JsonlWriter", "PubTatorWriter", "check_output_is_not_an_input",
+    "BioCJsonWriter", "BioCXmlWriter", "DocumentWriter", "HtmlWriter", "JsonlWriter", "PubTatorWriter", "check_output_is_not_an_input",
     "detect_input_format",
     "expand_inputs", "make_writer", "output_format_for", "read_documents", "read_jsonl", "read_pubtator_documents",
     "read_text_file", "write_documents",
