@@ -1,11 +1,12 @@
-"""Annotate documents with a VANER model: plain text, JSONL or PubTator in; JSONL, PubTator, BioC JSON or HTML out.
+"""Annotate documents with a VANER model: plain text, JSONL, PubTator or BioC in; JSONL, PubTator, BioC or HTML out.
 
     python predict_vaner.py --model_name_or_path vaner-smollm2 --input abstracts.pubtator \
         --output annotated.pubtator --entity_types Disease Chemical
 
 Documents of any length are split into sentences (and sentences longer than the window into overlapping
 windows); offsets are exact character offsets into the text as read. Input and output stream, so memory
-stays flat on large files. `--help` lists every option.
+stays flat on large files. `--ray` annotates sharded corpora on a Ray cluster, one output shard per
+input shard (vaner/distributed.py, docs/ray.md). `--help` lists every option.
 """
 
 from __future__ import annotations
@@ -65,22 +66,26 @@ class DataArguments:
     input: list[str] = field(
         metadata={"help": "Input files or folders (every file in a folder, sorted); - reads standard input."}
     )
-    input_format: Literal["auto", "text", "jsonl", "pubtator"] = field(
+    input_format: Literal["auto", "text", "jsonl", "pubtator", "bioc", "bioc_xml"] = field(
         default="auto",
         metadata={"help": "text: a file is one document (id = file name without suffix); jsonl: one "
                           '{"id": ..., "text": ...} object per line; pubtator: ID|t|title, ID|a|abstract blocks '
-                          "(existing mentions are ignored). auto: jsonl for .jsonl files or a first line starting "
-                          "with {, pubtator for .pubtator files or a first line ID|t|..., else text (standard input: text)."},
+                          "(existing mentions are ignored); bioc_xml / bioc: a BioC XML / BioC JSON collection (passages keep "
+                          "their document-level offsets; existing annotations are kept in BioC output). auto: jsonl "
+                          "for .jsonl files or a first line starting with {, pubtator for .pubtator files or a first "
+                          "line ID|t|..., bioc_xml for .xml files or a first line <..., bioc for .json files, else "
+                          "text (standard input: text)."},
     )
     encoding: str = field(default="utf-8", metadata={"help": "Encoding of the inputs; undecodable bytes become "
                                                                "U+FFFD with a warning naming the file."})
     output: str = field(default="-", metadata={"help": "Output file; - writes standard output."})
-    output_format: Literal["auto", "jsonl", "pubtator", "bioc", "html"] = field(
+    output_format: Literal["auto", "jsonl", "pubtator", "bioc", "bioc_xml", "html"] = field(
         default="auto",
         metadata={"help": 'jsonl: {"id", "entities": [{"start", "end", "text", "type", "score"}]} per line; '
                           "pubtator: title/abstract lines and ID<TAB>start<TAB>end<TAB>mention<TAB>type lines; "
-                          "bioc: a BioC JSON collection; html: a page with coloured entities and a legend. "
-                          "auto: from the output suffix (.jsonl, .pubtator, .json, .html), else jsonl."},
+                          "bioc / bioc_xml: a BioC JSON / XML collection (our annotations with infons type, score "
+                          "and model); html: a page with coloured entities and a legend. auto: from the output "
+                          "suffix (.jsonl, .pubtator, .json, .xml, .html), else jsonl."},
     )
     include_text: bool = field(default=False, metadata={"help": "JSONL output: also write each document's text."})
 
@@ -116,7 +121,10 @@ class AnnotationArguments:
 
 
 def parser() -> HfArgumentParser:
-    return HfArgumentParser((ModelArguments, DataArguments, AnnotationArguments), description=__doc__.split("\n\n")[0],
+    from vaner.distributed import RayArguments
+
+    return HfArgumentParser((ModelArguments, DataArguments, AnnotationArguments, RayArguments),
+                            description=__doc__.split("\n\n")[0],
                             epilog="Scores are the mean probability of the chosen O/B/I tags over an entity's units.")
 
 
@@ -137,8 +145,19 @@ def _report_errors(annotated: Iterable, counts: dict) -> Iterator:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parser()
-    model_args, data_args, annotation_args = arguments.parse_args_into_dataclasses(args=argv)
+    model_args, data_args, annotation_args, ray_args = arguments.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if ray_args.ray is not None:  # shards on a Ray cluster: vaner/distributed.py, same annotator per shard
+        from vaner.distributed import run_distributed, settings_from_arguments
+
+        try:
+            summary = run_distributed(settings_from_arguments(model_args, data_args, annotation_args, ray_args),
+                                      progress=annotation_args.progress)
+        except (ValueError, OSError) as error:
+            arguments.error(str(error))
+        return 1 if summary["failed"] else 0
+    if ray_args.ray_actors is not None or ray_args.skip_existing:
+        arguments.error("--ray_actors and --skip_existing go with --ray")
 
     import torch
 
