@@ -156,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, OSError) as error:
             arguments.error(str(error))
         return 1 if summary["failed"] else 0
-    if ray_args.ray_actors is not None or ray_args.skip_existing:
-        arguments.error("--ray_actors and --skip_existing go with --ray")
+    if ray_args.ray_actors is not None or ray_args.skip_existing or ray_args.ray_actors_per_gpu != 1:
+        arguments.error("--ray_actors, --ray_actors_per_gpu and --skip_existing go with --ray")
 
     import torch
 
