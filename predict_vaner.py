@@ -1,11 +1,12 @@
-"""Annotate documents with a VANER model: plain text, JSONL or PubTator in; JSONL, PubTator, BioC JSON or HTML out.
+"""Annotate documents with a VANER model: plain text, JSONL, PubTator or BioC in; JSONL, PubTator, BioC or HTML out.
 
     python predict_vaner.py --model_name_or_path vaner-smollm2 --input abstracts.pubtator \
         --output annotated.pubtator --entity_types Disease Chemical
 
 Documents of any length are split into sentences (and sentences longer than the window into overlapping
 windows); offsets are exact character offsets into the text as read. Input and output stream, so memory
-stays flat on large files. `--help` lists every option.
+stays flat on large files. `--ray` annotates sharded corpora on a Ray cluster, one output shard per
+input shard (vaner/distributed.py, docs/ray.md). `--help` lists every option.
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ class DataArguments:
         default="auto",
         metadata={"choices": ["auto", *INPUT_FORMATS],
                   "help": "; ".join(f"{name}: {fmt.help}" for name, fmt in INPUT_FORMATS.items())
-                  + "; auto: by the file suffix, else by the first line (a line starting with { is jsonl, ID|t|... "
-                    "is pubtator), else text (standard input: text)."},
+                  + "; auto: by the file suffix ("
+                  + ", ".join(f"{suffix} {name}" for name, fmt in INPUT_FORMATS.items() for suffix in fmt.suffixes)
+                  + "), else by the first line (tried in the order above), else text (standard input: text)."},
     )
     encoding: str = field(default="utf-8", metadata={"help": "Encoding of the inputs; undecodable bytes become "
                                                                "U+FFFD with a warning naming the file."})
@@ -117,7 +119,10 @@ class AnnotationArguments:
 
 
 def parser() -> HfArgumentParser:
-    return HfArgumentParser((ModelArguments, DataArguments, AnnotationArguments), description=__doc__.split("\n\n")[0],
+    from vaner.distributed import RayArguments
+
+    return HfArgumentParser((ModelArguments, DataArguments, AnnotationArguments, RayArguments),
+                            description=__doc__.split("\n\n")[0],
                             epilog="Scores are the mean probability of the chosen O/B/I tags over an entity's units.")
 
 
@@ -138,8 +143,19 @@ def _report_errors(annotated: Iterable, counts: dict) -> Iterator:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parser()
-    model_args, data_args, annotation_args = arguments.parse_args_into_dataclasses(args=argv)
+    model_args, data_args, annotation_args, ray_args = arguments.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if ray_args.ray is not None:  # shards on a Ray cluster: vaner/distributed.py, same annotator per shard
+        from vaner.distributed import run_distributed, settings_from_arguments
+
+        try:
+            summary = run_distributed(settings_from_arguments(model_args, data_args, annotation_args, ray_args),
+                                      progress=annotation_args.progress)
+        except (ValueError, OSError) as error:
+            arguments.error(str(error))
+        return 1 if summary["failed"] else 0
+    if ray_args.ray_actors is not None or ray_args.skip_existing or ray_args.ray_actors_per_gpu != 1:
+        arguments.error("--ray_actors, --ray_actors_per_gpu and --skip_existing go with --ray")
 
     import torch
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Annotate text with the shipped four-type default model, offline on a CPU; sets up .venv first when needed.
 #   bash examples/annotate.sh                      # a sample sentence, JSONL on standard output
-#   bash examples/annotate.sh FILE_OR_FOLDER ...   # text, JSONL or PubTator files (vaner-predict --help)
+#   bash examples/annotate.sh FILE_OR_FOLDER ...   # text, JSONL, PubTator or BioC files (vaner-predict --help)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

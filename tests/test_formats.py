@@ -1,4 +1,5 @@
-"""Document files: readers (text, JSONL, PubTator) and writers (JSONL, PubTator, BioC JSON, HTML)."""
+"""Document files: readers (text, JSONL, PubTator) and writers (JSONL, PubTator, BioC JSON, HTML); BioC XML and
+BioC round trips are in test_distributed.py."""
 
 import io
 import json
@@ -9,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from vaner.bioc_json import BioCJsonWriter
 from vaner.corpora import read_pubtator
 from vaner.documents import AnnotatedDocument, Document, Entity
 from vaner.formats import (
-    BioCJsonWriter,
     HtmlWriter,
     JsonlWriter,
     PubTatorWriter,
@@ -144,9 +145,12 @@ def test_input_format_detection(tmp_path):
     (tmp_path / "b.txt").write_text('\n{"id": 1, "text": "x"}\n', encoding="utf-8")
     (tmp_path / "c.txt").write_text("Just text {with braces}.", encoding="utf-8")
     (tmp_path / "d.jsonl").write_text("", encoding="utf-8")
-    assert [detect_input_format(tmp_path / name) for name in ("a.txt", "b.txt", "c.txt", "d.jsonl")] == [
-        "pubtator", "jsonl", "text", "jsonl"]
+    (tmp_path / "e.txt").write_text('{"source": "PubTator", "documents": []}\n', encoding="utf-8")  # not jsonl
+    (tmp_path / "f.txt").write_text("<?xml version='1.0'?>\n<collection/>\n", encoding="utf-8")
+    assert [detect_input_format(tmp_path / name) for name in ("a.txt", "b.txt", "c.txt", "d.jsonl", "e.txt", "f.txt")] == [
+        "pubtator", "jsonl", "text", "jsonl", "bioc", "bioc_xml"]
     assert output_format_for("x.html") == "html" and output_format_for("x.json") == "bioc"
+    assert output_format_for("x.xml") == "bioc_xml"
     assert output_format_for("-") == "jsonl" and output_format_for("x.txt", "pubtator") == "pubtator"
     with pytest.raises(FileNotFoundError, match="missing.txt: no such file"):
         list(read_documents([tmp_path / "missing.txt"]))

@@ -1,4 +1,6 @@
-"""Document files in and out: plain text, JSONL and PubTator readers; JSONL, PubTator, BioC JSON and HTML writers.
+"""Document files in and out: plain text, JSONL and PubTator readers; JSONL, PubTator and HTML writers. BioC XML
+and BioC JSON, read and written through the `bioc` package, are the format modules vaner.bioc_xml and
+vaner.bioc_json (FORMAT_MODULES).
 
 Readers are generators of `Document`s and writers take one `AnnotatedDocument` at a time, so files of
 any size stream through in flat memory. A record that cannot be read (bad JSON, a lone surrogate escape,
@@ -11,7 +13,6 @@ PubTator is read by vaner.pubtator in its tolerant mode (the corpus reader is it
 
 from __future__ import annotations
 
-import datetime
 import html
 import importlib
 import json
@@ -67,8 +68,14 @@ DEFAULT_INPUT_FORMAT = "text"  # what auto reads when no suffix or first line te
 DEFAULT_OUTPUT_FORMAT = "jsonl"
 
 
-def register_input_format(input_format: InputFormat) -> InputFormat:
-    INPUT_FORMATS[input_format.name] = input_format
+def register_input_format(input_format: InputFormat, before: str | None = None) -> InputFormat:
+    """Auto detection tries the formats in registration order; `before` puts this one ahead of a registered
+    format whose sniff would also accept its files (BioC JSON's first line starts with "{", as JSONL's does)."""
+    formats = [(name, known) for name, known in INPUT_FORMATS.items() if name != input_format.name]
+    at = next((index for index, (name, _) in enumerate(formats) if name == before), len(formats))
+    formats.insert(at, (input_format.name, input_format))
+    INPUT_FORMATS.clear()
+    INPUT_FORMATS.update(formats)
     return input_format
 
 
@@ -279,49 +286,6 @@ class PubTatorWriter(DocumentWriter):
         self.stream.write("".join(lines))
 
 
-class BioCJsonWriter(DocumentWriter):
-    """A BioC JSON collection: one document per input document, one passage per passage (title, abstract,
-    text) with its document-level `offset`, and per entity an annotation with infons `type` and
-    `score` and one location (document-level offset, length). Documents with an error are left out."""
-
-    def __init__(self, stream: IO[str], source: str = "VANER", date: str | None = None, infons: dict | None = None):
-        super().__init__(stream)
-        self._written = False
-        header = {"source": source, "date": date or datetime.date.today().isoformat(), "key": "vaner.key",
-                  "infons": {key: str(value) for key, value in (infons or {}).items()}}
-        opening = json.dumps(header, ensure_ascii=False)
-        self.stream.write(opening[:-1] + ', "documents": [')
-
-    def _write(self, annotated):
-        if annotated.error:
-            return
-        document = annotated.document
-        passages = []
-        annotation_number = 0
-        entities = list(annotated.entities)
-        for passage in document.passage_list():
-            annotations = []
-            for entity in entities:
-                if passage.start <= entity.start < passage.end or (passage.start == passage.end == entity.start):
-                    annotations.append({
-                        "id": str(annotation_number),
-                        "infons": {"type": entity.entity_type, "score": f"{entity.score:.4f}"},
-                        "text": entity.text,
-                        "locations": [{"offset": entity.start, "length": entity.end - entity.start}],
-                    })
-                    annotation_number += 1
-            passages.append({"offset": passage.start, "infons": {"type": passage.kind},
-                             "text": document.text[passage.start : passage.end], "sentences": [],
-                             "annotations": annotations, "relations": []})
-        record = {"id": document.document_id, "infons": {}, "passages": passages, "relations": []}
-        self.stream.write((",\n" if self._written else "\n") + json.dumps(record, ensure_ascii=False))
-        self._written = True
-
-    def close(self):
-        self.stream.write("\n]}\n")
-        super().close()
-
-
 # Background colours of the entity types, then a palette for any other type.
 TYPE_COLOURS = {"Disease": "#fca5a5", "Chemical": "#93c5fd", "Gene": "#86efac", "Species": "#fcd34d"}
 EXTRA_COLOURS = ("#c4b5fd", "#f9a8d4", "#5eead4", "#fdba74", "#d9f99d", "#a5b4fc", "#fda4af", "#bef264")
@@ -421,7 +385,7 @@ def _escape(text: str) -> str:
 
 def output_format_for(path: str | Path, output_format: str | None = None) -> str:
     """The output format asked for, else the registered one of the file's suffix (.jsonl, .pubtator, .json,
-    .html), else JSONL."""
+    .xml, .html), else JSONL."""
     if output_format and output_format != "auto":
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"output format must be one of {tuple(OUTPUT_FORMATS)}, not {output_format!r}")
@@ -495,23 +459,18 @@ register_output_format(OutputFormat(
     "title/abstract lines and ID<TAB>start<TAB>end<TAB>mention<TAB>type lines", (".pubtator",),
 ))
 register_output_format(OutputFormat(
-    "bioc", lambda stream, entity_types, **options: BioCJsonWriter(stream, infons=options.get("infons"),
-                                                                   date=options.get("date")),
-    "a BioC JSON collection", (".json", ".bioc"),
-))
-register_output_format(OutputFormat(
     "html", lambda stream, entity_types, **options: HtmlWriter(stream, entity_types),
     "a page with coloured entities and a legend", (".html", ".htm"),
 ))
 # Modules that register further formats: a new format is one module, named here.
-FORMAT_MODULES: tuple[str, ...] = ()
+FORMAT_MODULES: tuple[str, ...] = ("vaner.bioc_json", "vaner.bioc_xml")
 for _module in FORMAT_MODULES:
     importlib.import_module(_module)
 
 
 __all__ = [
     "INPUT_FORMATS", "OUTPUT_FORMATS", "InputFormat", "OutputFormat", "register_input_format",
-    "register_output_format", "BioCJsonWriter", "DocumentWriter", "HtmlWriter", "JsonlWriter", "PubTatorWriter", "check_output_is_not_an_input",
+    "register_output_format", "DocumentWriter", "HtmlWriter", "JsonlWriter", "PubTatorWriter", "check_output_is_not_an_input",
     "detect_input_format",
     "expand_inputs", "make_writer", "output_format_for", "read_documents", "read_jsonl", "read_pubtator_documents",
     "read_text_file", "write_documents",
