@@ -19,9 +19,9 @@ BACKBONE=${BACKBONE:-$(python -c 'import importlib.util, pathlib; print(pathlib.
 DATA=${DATA:-outputs}
 SHARED=${SHARED:-../shared}
 RUNS=${RUNS:-outputs/runs}
-job=${1:?usage: examples/paper_tables.sh JOB [extra train_vaner.py options] (see the header)}
+job=${1:?usage: examples/paper_tables.sh JOB [options passed on to its command] (see the header)}
 shift
-extra=("$@")  # e.g. --resume_from_checkpoint latest
+extra=("$@")  # passed on, e.g. --resume_from_checkpoint latest (training), --max_sentences 1000 (unseen-*)
 common=(--model_name_or_path "$BACKBONE" --gguf_file SmolLM2-135M-Instruct.Q4_1.gguf
         --bf16 False --disable_tqdm True --max_train_minutes 600 --output_dir "$RUNS/$job")  # after the preset: they win
 
@@ -44,6 +44,6 @@ case "$job" in
       corpora+=("$(basename "$folder"):$type=$folder")
     done
     python evaluate_vaner.py --model_name_or_path "$RUNS/${job#unseen-}" --corpora "${corpora[@]}" --split train \
-      --no_use_dataset_name --no_progress --output_dir "$RUNS/$job" ;;
+      --no_use_dataset_name --no_progress --output_dir "$RUNS/$job" "${extra[@]}" ;;
   *) echo "unknown job $job (see the header of $0)" >&2; exit 2 ;;
 esac
