@@ -131,6 +131,13 @@ class ModelArguments:
         default="all-linear",
         metadata={"help": "Modules that get LoRA: 'all-linear' (the paper) or a comma-separated list, e.g. q_proj,v_proj."},
     )
+    lora_from_layer: int = field(
+        default=0,
+        metadata={
+            "help": "Put LoRA only on decoder layers N and above (default 0: every layer). The layers below get no "
+            "update, so the backward pass stops at layer N: a step costs about (all + layers above N) / (2 x all)."
+        },
+    )
     full_finetune: bool = field(
         default=False, metadata={"help": "Train every weight instead of LoRA (small backbones); writes full weights."}
     )
@@ -330,12 +337,23 @@ def build_model(model_args: ModelArguments, entity_types, dataset_names, tokeniz
     if model_args.load_in_4bit:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     targets = model_args.lora_target_modules
+    targets = targets if targets == "all-linear" else [name.strip() for name in targets.split(",")]
+    layers_to_transform = None
+    if model_args.lora_from_layer:
+        layers = model.config.num_hidden_layers
+        if not 0 <= model_args.lora_from_layer < layers:
+            raise ValueError(f"--lora_from_layer {model_args.lora_from_layer}: the backbone has layers 0 to {layers - 1}")
+        layers_to_transform = list(range(model_args.lora_from_layer, layers))
+        if targets == "all-linear":  # peft takes a layer subset only with named modules: every linear of a layer
+            targets = sorted({name.rsplit(".", 1)[-1] for name, module in model.model.layers.named_modules()
+                              if isinstance(module, torch.nn.Linear)})
     lora_config = LoraConfig(
         r=model_args.lora_r,
         lora_alpha=model_args.lora_alpha,
         lora_dropout=model_args.lora_dropout,
-        target_modules=targets if targets == "all-linear" else [name.strip() for name in targets.split(",")],
+        target_modules=targets,
         modules_to_save=["classifier"],  # the head is trained in full
+        layers_to_transform=layers_to_transform,
     )
     return get_peft_model(model, lora_config)
 

@@ -320,3 +320,34 @@ def test_4bit_config_leaves_the_trained_head_unquantized(llama_dir):
     skipped = HfQuantizer.get_modules_to_not_convert(model, config.llm_int8_skip_modules, model._keep_in_fp32_modules)
     assert "classifier" in skipped
     assert config.load_in_4bit and config.bnb_4bit_quant_type == "nf4"
+
+
+def test_lora_from_layer_stops_the_backward_pass_there_and_the_folder_loads(llama_dir, toy_mixture_dir, tokenizer, tmp_path):
+    """--lora_from_layer N: LoRA only in layers N and up, so nothing below them is differentiated (the step's
+    saving); the adapter-only folder loads through the stock API with the same predictions."""
+    output = tmp_path / "upper"
+    train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, output, "--max_steps", "2", "--eval_strategy", "no",
+                                     "--save_strategy", "no", "--no_load_best_model_at_end", "--no_evaluate_test",
+                                     "--lora_from_layer", "1"))
+    assert json.loads((output / "adapter" / "adapter_config.json").read_text())["layers_to_transform"] == [1]
+    model = AutoModelForTokenClassification.from_pretrained(output, trust_remote_code=True)
+    base = AutoModelForTokenClassification.from_pretrained(llama_dir).model
+    for index, changed in ((0, False), (1, True)):  # the adapter, merged on loading, touched layer 1 only
+        differs = not torch.equal(model.model.layers[index].mlp.down_proj.weight, base.layers[index].mlp.down_proj.weight)
+        assert differs == changed
+
+    model_args = train_vaner.ModelArguments(model_name_or_path=str(llama_dir), lora_from_layer=1)
+    peft_model = train_vaner.build_model(model_args, ["Disease"], ["toy-disease"], tokenizer)
+    lora_layers = {name.split(".layers.")[1].split(".")[0] for name, p in peft_model.named_parameters()
+                   if p.requires_grad and "lora_" in name}
+    assert lora_layers == {"1"}
+    outputs_need_grad = []
+    for layer in peft_model.get_base_model().model.layers:
+        layer.register_forward_hook(lambda module, args, output: outputs_need_grad.append(
+            (output[0] if isinstance(output, tuple) else output).requires_grad))
+    ids = tokenizer("tumour after naloxone", return_tensors="pt")
+    peft_model(**ids, labels=torch.zeros_like(ids["input_ids"]), entity_type_ids=torch.zeros(1, dtype=torch.long)).loss.backward()
+    assert outputs_need_grad == [False, True]
+    with pytest.raises(ValueError, match="layers 0 to 1"):
+        train_vaner.build_model(train_vaner.ModelArguments(model_name_or_path=str(llama_dir), lora_from_layer=2),
+                                ["Disease"], ["toy-disease"], tokenizer)
