@@ -12,7 +12,8 @@ FLOPs per step, counted from the batches the backbone actually sees (padding lef
 bench_inference.FlopCounter): forward = 2 x (linear parameters, LoRA branches included) x tokens +
 4 x n^2 x attention width per layer and row; backward = the same again for the activation gradients,
 plus 2 x (LoRA and head parameters) x tokens for their weight gradients, plus once more the attention
-term (its backward has two products per forward product). Frozen weights get no weight gradient.
+term (its backward has two products per forward product). Frozen weights get no weight gradient. With
+--lora_from_layer N the backward terms count only the layers from N up, where the backward pass stops.
 
     python bench/bench_training.py --dataset_name_or_path outputs/mixture-dbr            # today vs new
     python bench/bench_training.py --dataset_name_or_path outputs/mixture-dbr --configs today bf16 dropout0 layers16
@@ -60,6 +61,8 @@ CONFIGS = {
     "layers16_dropout0": ({"num_hidden_layers": 16, "lora_dropout": 0.0}, False),
     "new": ({"num_hidden_layers": 16, "lora_dropout": 0.0, **SHORT_INSTRUCTIONS}, False),
 }
+# the new preset with LoRA only from layer N up (--lora_from_layer): no backward pass below N
+CONFIGS.update({f"new_lora_from{n}": ({**CONFIGS["new"][0], "lora_from_layer": n}, False) for n in (4, 6, 8, 10, 12)})
 
 
 def backbone_folder() -> Path:
@@ -87,7 +90,14 @@ def training_batches(dataset_path: str, tokenizer, model_config, steps: int, bat
             for start in range(0, steps * batch_size, batch_size)]
 
 
-def run_config(name, folder, tokenizer, batches_for, warmup: int, steps: int) -> dict:
+def matmul_share(profiler) -> float:
+    """Share of the profiled CPU time spent inside matmul kernels: what is left is what fusing could win."""
+    events = profiler.key_averages()
+    matmul = sum(e.self_cpu_time_total for e in events if e.key in ("aten::mm", "aten::addmm", "aten::bmm"))
+    return matmul / sum(e.self_cpu_time_total for e in events)
+
+
+def run_config(name, folder, tokenizer, batches_for, warmup: int, steps: int, profile: bool = False) -> dict:
     import train_vaner
     from vaner.corpora import ENTITY_TYPES
 
@@ -107,9 +117,12 @@ def run_config(name, folder, tokenizer, batches_for, warmup: int, steps: int) ->
     optimizer = torch.optim.AdamW(trainable, lr=1e-3)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     elapsed = 0.0
+    profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) if profile else None
     for index, batch in enumerate(batches):
         if index == warmup:
             counter.reset()
+            if profiler:
+                profiler.start()
         started = time.perf_counter()
         with autocast:
             loss = model(**batch).loss
@@ -119,8 +132,12 @@ def run_config(name, folder, tokenizer, batches_for, warmup: int, steps: int) ->
         if index >= warmup:
             elapsed += time.perf_counter() - started
     counter.handle.remove()
+    if profiler:
+        profiler.stop()
     attention_forward = counter.useful - 2 * counter.linear_parameters * counter.tokens
-    flops = 2 * counter.useful + 2 * trained_weights * counter.tokens + attention_forward
+    # the backward pass runs only through the layers that hold LoRA (--lora_from_layer): the layers are alike
+    backward_share = (config.num_hidden_layers - fields.get("lora_from_layer", 0)) / config.num_hidden_layers
+    flops = counter.useful + backward_share * (counter.useful + attention_forward) + 2 * trained_weights * counter.tokens
     return {
         "config": name,
         "fields": fields,
@@ -131,6 +148,7 @@ def run_config(name, folder, tokenizer, batches_for, warmup: int, steps: int) ->
         "tokens_per_s": counter.tokens / elapsed,
         "tokens_per_row": counter.tokens / counter.rows,
         "gflops": flops / elapsed / 1e9,
+        "matmul_share": matmul_share(profiler) if profiler else None,
     }
 
 
@@ -260,6 +278,8 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--profile", action="store_true",
+                        help="run the timed steps under torch.profiler and print the matmul kernels' share of the time")
     parser.add_argument("--output_json", default=None)
     args = parser.parse_args(argv)
     if args.llama7b:
@@ -289,12 +309,14 @@ def main(argv=None) -> None:
     print(f"\n| config | layers | dtype | s/step | rows/s | tokens/row | tokens/s | GFLOP/s | share of peak | rows/s vs {args.configs[0]} |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|", flush=True)
     for name in args.configs:  # each row printed as soon as it is measured
-        r = run_config(name, folder, tokenizer, batches_for, args.warmup, args.steps)
+        r = run_config(name, folder, tokenizer, batches_for, args.warmup, args.steps, args.profile)
         r["peak_share"] = r["gflops"] / peaks["bf16" if r["bf16"] else "fp32"]
         results.append(r)
         print(f"| {r['config']} | {r['layers']} | {'bf16' if r['bf16'] else 'fp32'} | {r['s_per_step']:.3f} | "
               f"{r['rows_per_s']:.2f} | {r['tokens_per_row']:.1f} | {r['tokens_per_s']:.0f} | {r['gflops']:.1f} | "
               f"{100 * r['peak_share']:.0f} % | {r['rows_per_s'] / results[0]['rows_per_s']:.2f}x |", flush=True)
+        if r["matmul_share"] is not None:
+            print(f"  ({r['config']}: matmul kernels {100 * r['matmul_share']:.0f} % of the profiled CPU time)", flush=True)
     if args.output_json:
         Path(args.output_json).write_text(json.dumps({"peaks_gflops": peaks, "threads": torch.get_num_threads(),
                                                       "results": results}, indent=2))
