@@ -135,7 +135,7 @@ class ModelArguments:
         default=0,
         metadata={
             "help": "Put LoRA only on decoder layers N and above (default 0: every layer). The layers below get no "
-            "update, so the backward pass stops at layer N: a step costs about (all + layers above N) / (2 x all)."
+            "update, so the backward pass stops at layer N: a step costs about (all + layers from N up) / (2 x all)."
         },
     )
     full_finetune: bool = field(
@@ -337,7 +337,8 @@ def build_model(model_args: ModelArguments, entity_types, dataset_names, tokeniz
     if model_args.load_in_4bit:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     targets = model_args.lora_target_modules
-    targets = targets if targets == "all-linear" else [name.strip() for name in targets.split(",")]
+    if targets != "all-linear":
+        targets = [name.strip() for name in targets.split(",")]
     layers_to_transform = None
     if model_args.lora_from_layer:
         layers = model.config.num_hidden_layers

@@ -324,7 +324,7 @@ def test_4bit_config_leaves_the_trained_head_unquantized(llama_dir):
 
 def test_lora_from_layer_stops_the_backward_pass_there_and_the_folder_loads(llama_dir, toy_mixture_dir, tokenizer, tmp_path):
     """--lora_from_layer N: LoRA only in layers N and up, so nothing below them is differentiated (the step's
-    saving); the adapter-only folder loads through the stock API with the same predictions."""
+    saving); the adapter-only folder loads through the stock API with only layers N and up changed."""
     output = tmp_path / "upper"
     train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, output, "--max_steps", "2", "--eval_strategy", "no",
                                      "--save_strategy", "no", "--no_load_best_model_at_end", "--no_evaluate_test",
