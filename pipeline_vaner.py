@@ -441,7 +441,7 @@ class DocumentAnnotator:
         dataset_name: str | None = None,
         tokenization: str = "words",
         max_length: int = 128,
-        stride: int = DEFAULT_STRIDE,
+        stride: int | None = None,
         batch_size: int = 32,
         overlaps: str = "keep",
         line_breaks: bool = True,
@@ -467,6 +467,8 @@ class DocumentAnnotator:
         self.entity_types = resolve_entity_types(model.config, entity_types)
         self.type_indices = [list(model.config.entity_types).index(t) for t in self.entity_types]
         self.dataset_id = resolve_dataset_id(model.config, dataset_name, type(self).dataset_index)
+        # A multi-type model yields every type from one row per window; a per-type one needs a row per type.
+        self.row_slots = [None] if getattr(model.config, "multi_type", False) else list(range(len(self.entity_types)))
         self.instruction_lengths = [self._instruction_length(t, dataset_name) for t in self.entity_types]
         self.pad_token_id = _pad_token_id(tokenizer, model.config)
         self.windows = WordWindows(tokenizer, max_length, stride)
@@ -476,7 +478,7 @@ class DocumentAnnotator:
         config = self.model.config
         dataset = dataset_name if dataset_name is not None else getattr(config, "dataset_name", None)
         try:
-            return len(config.instruction_token_ids.get(config.instruction(entity_type, dataset), ()))
+            return len(config.instruction_token_ids.get(config.row_instruction(entity_type, dataset), ()))
         except AttributeError:  # a model without instructions in its config
             return 0
 
@@ -579,9 +581,9 @@ class DocumentAnnotator:
             for prepared in pool
             for sentence in prepared.sentences
             for window in sentence.windows
-            for slot in range(len(self.entity_types))
+            for slot in self.row_slots
         ]
-        rows.sort(key=lambda row: len(row[0].input_ids) + self.instruction_lengths[row[1]])
+        rows.sort(key=lambda row: len(row[0].input_ids) + self.instruction_lengths[row[1] or 0])
         for batch_start in range(0, len(rows), self.batch_size):
             self._run_batch(rows[batch_start : batch_start + self.batch_size])
         for prepared in pool:
@@ -593,7 +595,9 @@ class DocumentAnnotator:
                 bar.update(1)
             yield annotated
 
-    def _run_batch(self, rows: list[tuple[Window, int]]) -> None:
+    def _run_batch(self, rows: list[tuple[Window, int | None]]) -> None:
+        """Run rows (window, slot) through the model and store each window's O/B/I probabilities per slot; a
+        slot None (multi-type model) asks every type at once and fills all slots."""
         lengths = np.array([len(window.input_ids) for window, _ in rows])
         padded = np.full((len(rows), lengths.max()), self.pad_token_id, dtype=np.int64)
         for row, (window, _) in enumerate(rows):
@@ -601,21 +605,28 @@ class DocumentAnnotator:
         input_ids = torch.from_numpy(padded)
         attention_mask = torch.from_numpy((np.arange(padded.shape[1]) < lengths[:, None]).astype(np.int64))
         device = _model_device(self.model)
-        entity_type_ids = torch.tensor([self.type_indices[slot] for _, slot in rows], dtype=torch.long)
-        inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device),
-                  "entity_type_ids": entity_type_ids.to(device)}
+        inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
+        one_pass = rows[0][1] is None
+        if not one_pass:
+            entity_type_ids = torch.tensor([self.type_indices[slot] for _, slot in rows], dtype=torch.long)
+            inputs["entity_type_ids"] = entity_type_ids.to(device)
         if self.dataset_id is not None:
             inputs["dataset_ids"] = torch.full((len(rows),), self.dataset_id, dtype=torch.long, device=device)
         with torch.inference_mode():
-            logits = self.model(**inputs).logits
-        probabilities = logits.float().softmax(-1).cpu().numpy()
+            logits = self.model(**inputs).logits.float()
+        if one_pass:  # typed logits: type k's O/B/I probabilities are softmax([0, B-k, I-k])
+            columns = [[0, 1 + 2 * k, 2 + 2 * k] for k in self.type_indices]
+            probabilities = torch.stack([logits[..., c] for c in columns], dim=1).softmax(-1).cpu().numpy()
+        else:  # (rows, 1, sequence, 3)
+            probabilities = logits.softmax(-1)[:, None].cpu().numpy()
         for row, (window, slot) in enumerate(rows):
             positions = np.asarray(window.label_positions)
-            unit_probabilities = np.zeros((len(positions), 3), dtype=np.float32)
-            unit_probabilities[:, 0] = 1.0  # a unit with no sub-token reads as O
             has_token = positions >= 0
-            unit_probabilities[has_token] = probabilities[row, positions[has_token]]
-            window.probabilities[slot] = unit_probabilities
+            for column, filled in enumerate(range(len(self.entity_types)) if one_pass else [slot]):
+                unit_probabilities = np.zeros((len(positions), 3), dtype=np.float32)
+                unit_probabilities[:, 0] = 1.0  # a unit with no sub-token reads as O
+                unit_probabilities[has_token] = probabilities[row, column, positions[has_token]]
+                window.probabilities[filled] = unit_probabilities
 
     # ---------------------------------------------------------------- decoding
 

@@ -103,7 +103,8 @@ class AnnotationArguments:
                           "are split into overlapping windows; each sub-token keeps the prediction of the "
                           "window where it is most central."},
     )
-    stride: int = field(default=32, metadata={"help": "Overlap of consecutive windows, in sub-tokens (at most half a window)."})
+    stride: int | None = field(default=None, metadata={"help": "Overlap of consecutive windows, in sub-tokens (default 32, "
+                                                       "at most half a window: the rule of training and evaluation)."})
     batch_size: int = field(default=32, metadata={"help": "Rows (window x entity type) per forward pass; rows are sorted by length first."})
     overlaps: Literal["keep", "best"] = field(
         default="keep",

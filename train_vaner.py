@@ -47,7 +47,7 @@ from vaner.evaluation import (
     trainer_metrics,
 )
 from vaner.export import check_model_path, push_folder, save_adapter_folder, save_full_folder, write_model_card
-from vaner.features import MODEL_INPUT_COLUMNS, VanerDataCollator, tokenize_dataset
+from vaner.features import MODEL_INPUT_COLUMNS, VanerDataCollator, tokenize_dataset, tokenize_multi_type_dataset
 from vaner.loading import load_tokenizer
 
 logger = logging.getLogger("train_vaner")
@@ -140,6 +140,22 @@ class ModelArguments:
     )
     full_finetune: bool = field(
         default=False, metadata={"help": "Train every weight instead of LoRA (small backbones); writes full weights."}
+    )
+    multi_type: bool = field(
+        default=False,
+        metadata={
+            "help": "Multi-type mode: the instruction names the whole type set and the head tags every type, so one "
+            "forward pass per window yields all types. A sentence's loss covers only the types its corpus "
+            "annotates; sentences shared by two corpora become one row; DBR samples teach every type of their "
+            "names. Default: the paper's per-type mode (a row per type)."
+        },
+    )
+    init_adapter: str | None = field(
+        default=None,
+        metadata={
+            "help": "Warm start from an adapter-only VANER folder trained on the same backbone and layers (e.g. "
+            "vaner/default_model): its LoRA weights and head; a per-type head starts every type of a multi-type one."
+        },
     )
     merge: bool = field(
         default=False, metadata={"help": "Write full merged weights instead of an adapter-only folder."}
@@ -308,7 +324,8 @@ def qlora_quantization_config():
 
 
 def build_model(model_args: ModelArguments, entity_types, dataset_names, tokenizer):
-    kwargs = {"entity_types": entity_types, "dataset_names": dataset_names, "bidirectional": model_args.bidirectional}
+    kwargs = {"entity_types": entity_types, "dataset_names": dataset_names, "bidirectional": model_args.bidirectional,
+              "multi_type": model_args.multi_type}
     for name in ("num_hidden_layers", "attn_implementation", "instruction_template", "instruction_template_without_dataset"):
         if getattr(model_args, name) is not None:
             kwargs[name] = getattr(model_args, name)
@@ -356,10 +373,43 @@ def build_model(model_args: ModelArguments, entity_types, dataset_names, tokeniz
         modules_to_save=["classifier"],  # the head is trained in full
         layers_to_transform=layers_to_transform,
     )
-    return get_peft_model(model, lora_config)
+    peft_model = get_peft_model(model, lora_config)
+    if model_args.init_adapter:
+        warm_start(peft_model, model_args.init_adapter)
+    return peft_model
+
+
+def warm_start(peft_model, folder: str) -> None:
+    """Load an adapter-only VANER folder's LoRA weights and head into a new LoRA model of the same shape. A
+    per-type head (O/B/I) is copied into every type's columns of a multi-type head."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from modeling_vaner import ADAPTER_WEIGHTS_NAME
+
+    weights = Path(folder) / ADAPTER_WEIGHTS_NAME
+    if not weights.is_file():
+        raise SystemExit(f"--init_adapter {folder}: {weights} is missing (an adapter-only VANER folder is needed)")
+    source_config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    config = peft_model.get_base_model().config
+    if source_config.get("multi_type") and source_config.get("known_entity_types") != config.known_entity_types:
+        raise SystemExit(f"--init_adapter {folder}: its head tags {source_config.get('known_entity_types')}, this "
+                         f"model's {config.known_entity_types}")
+    state = load_file(str(weights))
+    columns = peft_model.get_base_model().classifier.out_features  # O/B/I per head type
+    for key in [key for key in state if ".classifier." in key]:  # a per-type head starts every type's columns
+        state[key] = state[key].repeat(columns // state[key].shape[0], *([1] * (state[key].dim() - 1)))
+    try:
+        loaded = set_peft_model_state_dict(peft_model, state)
+    except (RuntimeError, KeyError) as error:  # another rank, backbone, layer count or head
+        raise SystemExit(f"--init_adapter {folder}: its weights do not fit this model ({error})") from None
+    if loaded.unexpected_keys:
+        raise SystemExit(f"--init_adapter {folder}: weights this model lacks: {loaded.unexpected_keys[:3]}")
+    logger.info("warm start from %s (%d tensors)", folder, len(state))
 
 
 def tokenized(split, tokenizer, model_config, data_args):
+    """Model rows of a table, a row per (sentence, type): what evaluation scores in either mode."""
     names = model_config.dataset_names if data_args.use_dataset_names else []
     rows, split_count = tokenize_dataset(split, tokenizer, data_args.max_length, model_config.entity_types, names,
                                          data_args.stride)
@@ -521,7 +571,15 @@ def main(argv: list[str] | None = None) -> dict:
     model = build_model(model_args, entity_types, dataset_names, tokenizer)
     vaner_config = model.config
 
-    train_rows = tokenized(mixture["train"], tokenizer, vaner_config, data_args)
+    if vaner_config.multi_type:
+        names = vaner_config.dataset_names if data_args.use_dataset_names else []
+        train_rows = tokenize_multi_type_dataset(mixture["train"], tokenizer, data_args.max_length, vaner_config.head_types,
+                                                 names, data_args.stride, training_args.seed)
+        logger.info("multi-type rows: %d windows from %d table rows", len(train_rows), len(mixture["train"]))
+        train_columns = [column for column in MODEL_INPUT_COLUMNS if column != "entity_type_ids"]
+    else:
+        train_rows = tokenized(mixture["train"], tokenizer, vaner_config, data_args)
+        train_columns = list(MODEL_INPUT_COLUMNS)
     validation = first_rows_per_corpus(mixture["validation"], data_args.max_eval_samples) if "validation" in mixture else None
     eval_rows = None
     if validation is not None:  # shortest rows first: evaluation batches hold little padding
@@ -540,7 +598,7 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = SequentialEvaluationTrainer(
         model=model,
         args=training_args,
-        train_dataset=train_rows.select_columns(list(MODEL_INPUT_COLUMNS)),
+        train_dataset=train_rows.select_columns(train_columns),
         eval_dataset=None if eval_rows is None else eval_rows.select_columns(list(MODEL_INPUT_COLUMNS)),
         data_collator=VanerDataCollator(tokenizer),
         compute_metrics=None if eval_rows is None else trainer_metrics(validation, eval_rows),

@@ -351,3 +351,31 @@ def test_lora_from_layer_stops_the_backward_pass_there_and_the_folder_loads(llam
     with pytest.raises(ValueError, match="layers 0 to 1"):
         train_vaner.build_model(train_vaner.ModelArguments(model_name_or_path=str(llama_dir), lora_from_layer=2),
                                 ["Disease"], ["toy-disease"], tokenizer)
+
+
+def test_multi_type_training_warm_started_from_a_per_type_folder(llama_dir, toy_mixture_dir, tmp_path, tokenizer):
+    per_type = tmp_path / "per-type"
+    train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, per_type, "--max_steps", "12", "--eval_strategy", "no",
+                                     "--save_strategy", "no", "--no_evaluate_test"))
+    source = adapter_weights(per_type)
+
+    model_args = train_vaner.ModelArguments(model_name_or_path=str(llama_dir), lora_r=4, lora_alpha=8,
+                                            multi_type=True, init_adapter=str(per_type))
+    warm = train_vaner.build_model(model_args, ["Disease", "Chemical"], ["toy-chem", "toy-disease"], tokenizer)
+    parameters = dict(warm.named_parameters())
+    lora_a = next(key for key in source if ".lora_A." in key)
+    torch.testing.assert_close(parameters[lora_a.replace(".lora_A.", ".lora_A.default.")], source[lora_a])
+    head = parameters["base_model.model.classifier.modules_to_save.default.weight"]
+    assert head.shape[0] == 6  # O/B/I for Disease and Chemical, each started from the per-type head
+    torch.testing.assert_close(head, source["base_model.model.classifier.weight"].repeat(2, 1))
+
+    output = tmp_path / "multi"
+    result = train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, output, "--multi_type", "--init_adapter",
+                                              str(per_type), "--max_steps", "30", "--eval_strategy", "steps",
+                                              "--eval_steps", "30", "--save_strategy", "steps", "--save_steps", "30"))
+    assert any("eval_toy-chem_f1" in entry for entry in result["log_history"])
+    model = AutoModelForTokenClassification.from_pretrained(output, trust_remote_code=True)
+    assert model.config.multi_type and model.classifier.out_features == 6
+    ner = pipeline("token-classification", model=str(output), trust_remote_code=True)
+    text = "The risk of tumour after Naloxone in mice ."
+    assert {(group["entity_group"], group["word"]) for group in ner(text)} == {("Disease", "tumour"), ("Chemical", "Naloxone")}

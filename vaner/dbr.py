@@ -62,7 +62,6 @@ def name_tokens(name: str) -> list[str]:
 def dbr_row(names: Sequence[str], name_types: Sequence[str], entity_type: str, source_corpus: str, separator: str = ";") -> dict:
     """One `DATASET_FEATURES` row: the names concatenated with separators, B/I on names of `entity_type`."""
     tokens: list[str] = []
-    tags: list[str] = []
     entities = []
     for name, name_type in zip(names, name_types):
         words = name_tokens(name)
@@ -70,21 +69,29 @@ def dbr_row(names: Sequence[str], name_types: Sequence[str], entity_type: str, s
             continue
         if tokens:
             tokens.append(separator)
-            tags.append("O")
         tokens.extend(words)
-        if name_type == entity_type:
-            tags.extend(["B"] + ["I"] * (len(words) - 1))
-        else:
-            tags.extend(["O"] * len(words))
         entities.append({"name": name, "entity_type": name_type})
     return {
         "tokens": tokens,
-        "ner_tags": [IOB_TAGS.index(tag) for tag in tags],
+        "ner_tags": dbr_tags(entities, entity_type),
         "entity_type": entity_type,
         "source_corpus": source_corpus,
         "sample_kind": "dbr",
         "dbr_entities": entities,
     }
+
+
+def dbr_tags(entities: Sequence[Mapping[str, str]], entity_type: str) -> list[int]:
+    """IOB tag ids of a DBR sample's tokens for one entity type: B/I on the names of that type, O elsewhere (the
+    separators too). A sample's `dbr_entities` give its tokens back (names joined by separators), so a
+    multi-type model's row is labelled for every type from them."""
+    tags: list[str] = []
+    for entity in entities:
+        words = name_tokens(entity["name"])
+        if tags:
+            tags.append("O")
+        tags.extend(["B"] + ["I"] * (len(words) - 1) if entity["entity_type"] == entity_type else ["O"] * len(words))
+    return [IOB_TAGS.index(tag) for tag in tags]
 
 
 @dataclass

@@ -198,6 +198,102 @@ def tokenize_dataset(
 
 
 # --------------------------------------------------------------------------------------------
+# Multi-type rows: one row per sentence, a label column per type (-100 where its corpus does not annotate it)
+
+
+MULTI_TYPE_FEATURES = Features(
+    {
+        "input_ids": List(Value("int32")),
+        "attention_mask": List(Value("int8")),
+        "labels": List(List(Value("int64"))),  # (sub-tokens, types)
+        "dataset_ids": Value("int64"),
+        "word_ids": List(Value("int32")),
+        "sentence_index": Value("int64"),  # the first table row merged into it
+    }
+)
+
+
+@dataclass
+class _MergedSentence:
+    tokens: list[str]
+    tags: dict[str, list[int]]  # entity type -> tag ids of the words
+    corpora: list[str]
+    first_row: int
+    kind: str = "sentence"
+
+
+def merge_type_rows(dataset: Dataset, entity_types: Sequence[str]) -> list[_MergedSentence]:
+    """The rows of a `DATASET_FEATURES` table as multi-type sentences: rows with the same words and sample kind
+    (BC5CDR-disease and BC5CDR-chem share their sentences) become one sentence tagged for each of their types,
+    unless it already holds that type (duplicates within a corpus stay apart); a DBR sample is tagged for
+    every type from the names it holds (`dbr_tags`)."""
+    from .dbr import dbr_tags
+
+    entity_types = list(entity_types)
+    merged: list[_MergedSentence] = []
+    by_words: dict[tuple, list[int]] = {}
+    columns = dataset.select_columns([c for c in ("tokens", "ner_tags", "entity_type", "source_corpus", "sample_kind",
+                                                   "dbr_entities") if c in dataset.column_names])
+    for index, row in enumerate(columns):
+        if row["entity_type"] not in entity_types:
+            raise ValueError(f"row {index} ({row['source_corpus']}): entity type {row['entity_type']!r} is not one of "
+                             f"the model's entity types {entity_types}")
+        kind = row.get("sample_kind", "sentence")
+        if kind == "dbr" and row.get("dbr_entities"):
+            tags = {entity_type: dbr_tags(row["dbr_entities"], entity_type) for entity_type in entity_types}
+            if tags[row["entity_type"]] != list(row["ner_tags"]):
+                raise ValueError(f"row {index} ({row['source_corpus']}): its dbr_entities do not give its tags back")
+            merged.append(_MergedSentence(list(row["tokens"]), tags, [row["source_corpus"]], index, kind))
+            continue
+        key = (kind, tuple(row["tokens"]))
+        target = next((merged[i] for i in by_words.get(key, ()) if row["entity_type"] not in merged[i].tags), None)
+        if target is None:
+            by_words.setdefault(key, []).append(len(merged))
+            target = _MergedSentence(list(row["tokens"]), {}, [], index, kind)
+            merged.append(target)
+        target.tags[row["entity_type"]] = list(row["ner_tags"])
+        if row["source_corpus"] not in target.corpora:
+            target.corpora.append(row["source_corpus"])
+    return merged
+
+
+def tokenize_multi_type_dataset(
+    dataset: Dataset,
+    tokenizer,
+    max_length: int | None,
+    entity_types: Sequence[str],
+    dataset_names: Sequence[str],
+    stride: int | None = None,
+    seed: int = 0,
+) -> Dataset:
+    """Multi-type model inputs (`MULTI_TYPE_FEATURES`) of a `DATASET_FEATURES` table: `merge_type_rows`, then the
+    rows of `WordWindows` as for `tokenize_dataset`, with labels (sub-tokens, `entity_types`) and -100 in the
+    columns of types the sentence's corpus does not annotate. A sentence merged from two corpora names one of
+    them in its instruction, drawn with `seed`, so that both names learn both types."""
+    import random
+
+    rng = random.Random(seed)
+    sentences = merge_type_rows(dataset, entity_types)
+    windower = WordWindows(tokenizer, max_length or UNLIMITED, stride)
+    columns = {name: [] for name in MULTI_TYPE_FEATURES}
+    missing = [IGNORE_INDEX] * len(entity_types)
+    for batch_start in range(0, len(sentences), 1000):
+        batch = sentences[batch_start : batch_start + 1000]
+        for sentence, windows in zip(batch, windower.sentences([sentence.tokens for sentence in batch])):
+            corpus = rng.choice(sentence.corpora)
+            dataset_id = -1 if sentence.kind == "dbr" else dataset_index(corpus, dataset_names)
+            word_labels = [[sentence.tags[t][word] if t in sentence.tags else IGNORE_INDEX for t in entity_types]
+                           for word in range(len(sentence.tokens))]
+            for window in window_rows(windows):
+                columns["labels"].append([missing if word == NO_WORD else word_labels[word] for word in window["word_ids"]])
+                for column in ("input_ids", "attention_mask", "word_ids"):
+                    columns[column].append(window[column])
+                columns["dataset_ids"].append(dataset_id)
+                columns["sentence_index"].append(sentence.first_row)
+    return Dataset.from_dict(columns, features=MULTI_TYPE_FEATURES)
+
+
+# --------------------------------------------------------------------------------------------
 # Batching
 
 
@@ -226,6 +322,8 @@ class VanerDataCollator:
 
         def pad(values, value):
             values = values.tolist() if hasattr(values, "tolist") else list(values)
+            if values and isinstance(values[0], list):  # multi-type labels: a column per type
+                value = [value] * len(values[0])
             padding = [value] * (length - len(values))
             return padding + values if left else values + padding
 
