@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -837,19 +838,38 @@ def _bf16_probe(size: int = 512, repeats: int = 3) -> bool:
     return timings[torch.bfloat16] < timings[torch.float32]
 
 
+# Names the precision "auto" picks on a CPU ("bfloat16" or "float32") instead of the CPU's flags: runs the
+# tests, or a comparison, as on the other kind of CPU.
+AUTO_CPU_DTYPE_VARIABLE = "VANER_AUTO_CPU_DTYPE"
+
+
 def choose_dtype(dtype: str, device: torch.device | str) -> torch.dtype:
     """"bfloat16", "float16", "float32", or "auto": bf16 on CUDA devices (fp16 where bf16 is missing) and on CPUs
-    that support it, else fp32. The one precision policy of the pipeline and the command-line tools."""
+    with native bf16 (AVX512-BF16 or AMX; elsewhere bf16 matmuls are about 100x slower), else fp32, unless
+    `$VANER_AUTO_CPU_DTYPE` names the CPU's choice. The one precision policy of the pipeline and the command-line
+    tools; what "auto" chose, and why, is logged."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, not {dtype!r}")
     if dtype != "auto":
         return getattr(torch, dtype)
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu":
-        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
-    return torch.float32
+        chosen, reason = (torch.bfloat16, "a CUDA GPU with bf16") if torch.cuda.is_bf16_supported() else (
+            torch.float16, "a CUDA GPU without bf16")
+    elif device.type == "cpu":
+        forced = os.environ.get(AUTO_CPU_DTYPE_VARIABLE, "").strip()
+        if forced:
+            if forced not in ("bfloat16", "float32"):
+                raise ValueError(f"{AUTO_CPU_DTYPE_VARIABLE}={forced!r}: name bfloat16 or float32")
+            chosen, reason = getattr(torch, forced), f"${AUTO_CPU_DTYPE_VARIABLE}"
+        elif cpu_supports_bf16():
+            chosen, reason = torch.bfloat16, "this CPU has native bf16 (AVX512-BF16 or AMX)"
+        else:
+            chosen, reason = torch.float32, "this CPU has no native bf16 (AVX512-BF16 or AMX)"
+    else:
+        chosen, reason = torch.float32, f"device {device.type}"
+    logger.info("precision auto: %s (%s)", str(chosen).removeprefix("torch."), reason)
+    return chosen
 
 
 

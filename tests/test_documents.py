@@ -422,10 +422,23 @@ def test_streaming_keeps_order_and_bounded_pools(tokenizer):
     assert all(call["input_ids"].shape[0] <= 4 for call in model.calls)
 
 
-def test_dtype_choice():
+def native_bf16_cpu() -> bool:
+    """Read from the CPU flags here, apart from the code under test."""
+    flags = next(line for line in open("/proc/cpuinfo", encoding="utf-8") if line.startswith("flags")).split()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def test_dtype_choice(monkeypatch):
     assert choose_dtype("float32", "cpu") == torch.float32
     assert choose_dtype("bfloat16", "cpu") == torch.bfloat16
-    assert choose_dtype("auto", "cpu") in (torch.bfloat16, torch.float32)
+    monkeypatch.delenv("VANER_AUTO_CPU_DTYPE", raising=False)
+    assert choose_dtype("auto", "cpu") == (torch.bfloat16 if native_bf16_cpu() else torch.float32)
+    for forced in ("bfloat16", "float32"):
+        monkeypatch.setenv("VANER_AUTO_CPU_DTYPE", forced)
+        assert choose_dtype("auto", "cpu") == getattr(torch, forced)
+    monkeypatch.setenv("VANER_AUTO_CPU_DTYPE", "fp8")
+    with pytest.raises(ValueError, match="name bfloat16 or float32"):
+        choose_dtype("auto", "cpu")
     with pytest.raises(ValueError, match="dtype must be one of"):
         choose_dtype("float8", "cpu")
 
