@@ -182,7 +182,8 @@ def _is_sentence_end(text: str, match: re.Match, next_start: int) -> bool:
     if text[next_start].islower():
         return False
     if match.group().rstrip(_CLOSING) == ".":
-        before = _WORD_BEFORE.search(text, 0, match.start())
+        # Only the last 64 characters are searched (linear in the text): longer words are no abbreviations.
+        before = _WORD_BEFORE.search(text, max(0, match.start() - 64), match.start())
         if before:
             word = before.group(1)
             if word.lower().rstrip(".") in ABBREVIATIONS:
@@ -614,20 +615,29 @@ class DocumentAnnotator:
         if self.dataset_id is not None:
             inputs["dataset_ids"] = torch.full((len(rows),), self.dataset_id, dtype=torch.long, device=device)
         with torch.inference_mode():
-            logits = self.model(**inputs).logits.float()
+            logits = self.model(**inputs).logits
+        # Only the positions that carry a unit's tag are read: gather them, then softmax the few left in numpy.
+        counts = [len(window.label_positions) for window, _ in rows]
+        row_of_unit = np.repeat(np.arange(len(rows)), counts)
+        positions = np.fromiter((p for window, _ in rows for p in window.label_positions), dtype=np.int64,
+                                count=sum(counts))
+        has_token = positions >= 0
+        index = [torch.from_numpy(row_of_unit[has_token]).to(logits.device),
+                 torch.from_numpy(positions[has_token]).to(logits.device)]
+        gathered = logits[index[0], index[1]].float().cpu().numpy()
         if one_pass:  # typed logits: type k's O/B/I probabilities are softmax([0, B-k, I-k])
-            columns = [[0, 1 + 2 * k, 2 + 2 * k] for k in self.type_indices]
-            probabilities = torch.stack([logits[..., c] for c in columns], dim=1).softmax(-1).cpu().numpy()
-        else:  # (rows, 1, sequence, 3)
-            probabilities = logits.softmax(-1)[:, None].cpu().numpy()
-        for row, (window, slot) in enumerate(rows):
-            positions = np.asarray(window.label_positions)
-            has_token = positions >= 0
+            scores = np.stack([gathered[:, [0, 1 + 2 * k, 2 + 2 * k]] for k in self.type_indices], axis=1)
+        else:
+            scores = gathered[:, None, :]
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        probabilities = np.zeros((len(positions), scores.shape[1], 3), dtype=np.float32)
+        probabilities[:, :, 0] = 1.0  # a unit with no sub-token reads as O
+        probabilities[has_token] = scores / scores.sum(-1, keepdims=True)
+        first = 0
+        for (window, slot), count in zip(rows, counts):
             for column, filled in enumerate(range(len(self.entity_types)) if one_pass else [slot]):
-                unit_probabilities = np.zeros((len(positions), 3), dtype=np.float32)
-                unit_probabilities[:, 0] = 1.0  # a unit with no sub-token reads as O
-                unit_probabilities[has_token] = probabilities[row, column, positions[has_token]]
-                window.probabilities[filled] = unit_probabilities
+                window.probabilities[filled] = probabilities[first : first + count, column]
+            first += count
 
     # ---------------------------------------------------------------- decoding
 
