@@ -59,7 +59,9 @@ class EvaluationArguments:
     base_model_name_or_path: str | None = field(
         default=None, metadata={"help": "Override the backbone of an adapter-only folder (e.g. a local copy)."}
     )
-    batch_size: int = field(default=32, metadata={"help": "Sentences per forward pass."})
+    batch_size: int = field(default=32, metadata={"help": "Model rows per forward pass: a row is one window of a sentence "
+                                                          "(a sentence longer than --max_length has several) for one "
+                                                          "entity type; rows are sorted by length first."})
     max_length: int = field(default=128, metadata={"help": "Sentence sub-tokens per window; longer sentences are split."})
     stride: int | None = field(default=None, metadata={"help": "Sub-tokens shared by consecutive windows (default 32, at "
                                                               "most half a window); each word is tagged from its most "

@@ -887,7 +887,9 @@ def choose_dtype(dtype: str, device: torch.device | str) -> torch.dtype:
 # The token-classification pipeline
 
 
-AGGREGATION_STRATEGIES = ("none", "simple", "first", "average", "max")
+# Each word is tagged from its first sub-token (as trained), so "first" is "simple"; "average" and "max", which
+# pool the scores of a word's sub-tokens, have nothing to pool and are refused.
+AGGREGATION_STRATEGIES = ("none", "simple", "first")
 # Options of `DocumentAnnotator` the pipeline takes, at construction or per call.
 ANNOTATOR_OPTIONS = ("entity_types", "dataset_name", "tokenization", "max_length", "stride", "overlaps", "line_breaks")
 DEFAULT_BATCH_SIZE = 32  # rows (window x entity type) per forward pass: predict_vaner.py's default
@@ -905,9 +907,9 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
     sentence longer than `max_length` sub-tokens runs in overlapping windows, and every configured entity
     type is asked (`model_kwargs={"entity_types": [...], "dataset_name": ...}` choose at load time).
 
-    `aggregation_strategy`: unset, "simple", "first", "average" or "max" give whole-word entities (the words
-    are whole already: each word is tagged from its first sub-token, as in training, and an entity's score is
-    the mean probability of its words' tags, the "simple" rule); "none" gives the tag of every word tagged B
+    `aggregation_strategy`: unset, "simple" or "first" give whole-word entities (the words are whole already:
+    each word is tagged from its first sub-token, as in training, and an entity's score is the mean probability
+    of its words' tags, the "simple" rule; "average" and "max" are refused: there is nothing to pool); "none" gives the tag of every word tagged B
     or I ({"entity": "B-Disease", "score", "index" (word number in the text), "word", "start", "end"}).
     Other options (construction or call): `ignore_labels` (entity types or tags to leave out), `entity_types`
     (a subset of the loaded types), `dataset_name`, `tokenization`, `max_length`, `stride` (sub-tokens shared
@@ -921,6 +923,9 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
     def __init__(self, *args, **kwargs):
         dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
         super().__init__(*args, **kwargs)
+        if self._num_workers is not None:
+            raise ValueError("VANER's pipeline runs in the calling process: num_workers is not used (batch_size sets "
+                             "the rows per forward pass)")
         if not getattr(self.tokenizer, "is_fast", False):
             raise ValueError("VANER's pipeline needs a fast tokenizer: character offsets come from it")
         if (dtype is None or dtype == "auto") and getattr(self.model, "hf_device_map", None) is None:
@@ -935,7 +940,10 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
                 info["pt"] = [name if isinstance(name, str) else name.__name__ for name in info["pt"]]
 
     def _sanitize_parameters(self, aggregation_strategy=None, ignore_labels=None, is_split_into_words=False,
-                             offset_mapping=None, delimiter=None, **options):
+                             offset_mapping=None, delimiter=None, num_workers=None, **options):
+        if num_workers is not None or delimiter is not None:
+            raise ValueError("VANER's pipeline takes neither num_workers (it runs in the calling process; batch_size "
+                             "sets the rows per forward pass) nor delimiter (it reads raw text, not words)")
         if is_split_into_words or offset_mapping is not None:
             raise ValueError("VANER's pipeline reads raw text (it finds the words and their offsets itself): "
                              "pass the text, not words or an offset_mapping")
@@ -947,7 +955,9 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
         if aggregation_strategy is not None:
             name = str(getattr(aggregation_strategy, "value", aggregation_strategy)).lower()
             if name not in AGGREGATION_STRATEGIES:
-                raise ValueError(f"aggregation_strategy must be one of {AGGREGATION_STRATEGIES}, not {aggregation_strategy!r}")
+                raise ValueError(f"aggregation_strategy must be one of {AGGREGATION_STRATEGIES}, not {aggregation_strategy!r}: "
+                                 "VANER tags each word from its first sub-token, so there are no sub-token scores to "
+                                 "average or take the max of")
             params["aggregation_strategy"] = name
         if ignore_labels is not None:
             params["ignore_labels"] = list(ignore_labels)
@@ -957,7 +967,6 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
         """Entities of one text (a list of dicts), of a list of texts (a list of lists), or of an iterable
         of texts (a generator of lists, computed as they are consumed)."""
         batch_size = kwargs.pop("batch_size", None) or self._batch_size or DEFAULT_BATCH_SIZE
-        kwargs.pop("num_workers", None)
         params = {**self._postprocess_params, **self._sanitize_parameters(**kwargs)[2]}
         annotator = self.annotator(batch_size=batch_size, **params)
         strategy = params.get("aggregation_strategy")

@@ -556,6 +556,11 @@ def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, training_args = build_parser().parse_args_into_dataclasses(args=argv, look_for_args_file=False)
     if model_args.load_in_4bit and not torch.cuda.is_available():
         raise SystemExit("--load_in_4bit needs a CUDA GPU (bitsandbytes NF4); on CPU train without it.")
+    if model_args.merge and model_args.full_finetune:
+        raise SystemExit("--merge merges a LoRA adapter into the weights; --full_finetune trains no adapter and writes "
+                         "full weights already: drop --merge.")
+    if model_args.init_adapter and model_args.full_finetune:
+        raise SystemExit("--init_adapter warm-starts a LoRA adapter; --full_finetune trains no adapter.")
     check_output_dir(training_args)
     try:
         check_model_path(model_args.model_name_or_path)

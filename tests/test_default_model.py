@@ -65,3 +65,41 @@ def test_the_stock_pipeline_loads_it_offline_from_any_folder_and_tags_four_types
     found = {(entity_type, text[start:end]) for entity_type, start, end in result["entities"]}
     assert {("Chemical", "Naloxone"), ("Chemical", "clonidine"), ("Species", "mice"), ("Disease", "breast cancer")} <= found, found
     assert any(entity_type == "Gene" and "BRCA1" in span for entity_type, span in found), found
+
+
+def test_the_remote_code_copies_equal_the_project_files():
+    from vaner.export import REMOTE_CODE_FILES
+
+    for name in REMOTE_CODE_FILES:
+        assert (Path(DEFAULT_MODEL) / name).read_bytes() == (ROOT / name).read_bytes(), (
+            f"{DEFAULT_MODEL}/{name} is stale: python -c \"from vaner.export import refresh_remote_code; "
+            f"refresh_remote_code('vaner/default_model')\"")
+
+
+def test_the_dequantized_backbone_is_cached_and_keyed_on_the_gguf_file(tmp_path, monkeypatch):
+    import hashlib
+
+    import torch
+    import transformers
+
+    import modeling_vaner
+    from vaner.loading import load_model
+
+    monkeypatch.setenv("VANER_CACHE_DIR", str(tmp_path))
+    ids = {"input_ids": torch.tensor([[330, 1207, 281, 2341, 30]])}
+    first, _ = load_model(DEFAULT_MODEL, dtype="float32")  # dequantizes the GGUF file and writes the cache
+    [cache_file] = (tmp_path / "backbones").glob("*.safetensors")
+    gguf = Path(modeling_vaner._installed_backbone(first.config)[0]) / first.config.base_model_package["gguf_file"]
+    cache = modeling_vaner.BackboneCache.for_gguf(str(gguf.parent), gguf.name, first.config.num_hidden_layers, {})
+    assert cache.file == str(cache_file)
+    assert cache.metadata["gguf_sha256"] == hashlib.sha256(gguf.read_bytes()).hexdigest()
+
+    def no_dequantizing(*args, **kwargs):
+        raise AssertionError("the backbone was dequantized again instead of read from the cache")
+
+    monkeypatch.setattr(transformers.LlamaForCausalLM, "from_pretrained", no_dequantizing)
+    second, _ = load_model(DEFAULT_MODEL, dtype="float32")
+    with torch.no_grad():
+        torch.testing.assert_close(second(**ids).logits, first(**ids).logits, rtol=0, atol=0)
+    other_backbone = modeling_vaner.BackboneCache(str(cache_file), {**cache.metadata, "gguf_sha256": "0" * 64})
+    assert other_backbone.load() is None

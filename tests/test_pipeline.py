@@ -139,8 +139,14 @@ def test_rigged_model_gives_whole_words_on_tricky_text(tokenizer, tmp_path):
     assert {r["entity_group"] for r in found} == {"Gene"} and all(r["score"] > 0.99 for r in found)
     assert all(TRICKY[r["start"] : r["end"]] == r["word"] for r in found)
     assert as_tuples(found) == annotator_tuples(DocumentAnnotator(model, tokenizer).annotate(TRICKY).entities)
-    for strategy in ("simple", "first", "average", "max"):
+    for strategy in ("simple", "first"):
         assert as_tuples(ner(TRICKY, aggregation_strategy=strategy)) == as_tuples(found)
+    for strategy in ("average", "max"):  # a word's score is its first sub-token's: nothing to pool
+        with pytest.raises(ValueError, match="first sub-token"):
+            ner(TRICKY, aggregation_strategy=strategy)
+    for option in ({"num_workers": 2}, {"delimiter": " "}):
+        with pytest.raises(ValueError, match="takes neither num_workers"):
+            ner(TRICKY, **option)
     assert ner(TRICKY, ignore_labels=["Gene"]) == []
     tags = ner(TRICKY, aggregation_strategy="none")  # one record per word tagged B or I
     assert [(t["entity"], t["word"]) for t in tags] == [
@@ -152,6 +158,11 @@ def test_rigged_model_gives_whole_words_on_tricky_text(tokenizer, tmp_path):
     # a list gives one list per text, a generator streams
     assert [as_tuples(r) for r in ner([TRICKY, "Loss in BRCA1 mice."], batch_size=4)] == [as_tuples(found), [("Gene", 8, 13, "BRCA1")]]
     assert [as_tuples(r) for r in ner(text for text in [TRICKY])] == [as_tuples(found)]
+
+
+def test_num_workers_at_construction_is_refused(tiny_vaner_dir):
+    with pytest.raises(ValueError, match="num_workers is not used"):
+        ner_of(tiny_vaner_dir, num_workers=4)
 
 
 def test_load_time_choice_of_types_and_a_clear_error_for_words_in(tiny_vaner_dir):

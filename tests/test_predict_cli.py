@@ -210,3 +210,12 @@ def test_duplicate_document_ids_are_counted_in_one_warning(tiny_vaner_dir, tmp_p
     assert len(output.read_text(encoding="utf-8").splitlines()) == 6
     warnings = [record.getMessage() for record in caplog.records if "id of an earlier document" in record.getMessage()]
     assert len(warnings) == 1 and warnings[0].startswith("3 documents have the id of an earlier document (first: 'a')")
+
+
+def test_include_text_is_refused_where_the_output_carries_the_text(tiny_vaner_dir, tmp_path, capsys):
+    data = tmp_path / "docs.jsonl"
+    data.write_text('{"id": "a", "text": "BRCA1 mice."}\n', encoding="utf-8")
+    with pytest.raises(SystemExit):
+        run(["--model_name_or_path", tiny_vaner_dir, "--input", data, "--output", tmp_path / "out.pubtator",
+             "--include_text"])
+    assert "--include_text adds the text to JSONL records; pubtator output" in capsys.readouterr().err

@@ -379,3 +379,10 @@ def test_multi_type_training_warm_started_from_a_per_type_folder(llama_dir, toy_
     ner = pipeline("token-classification", model=str(output), trust_remote_code=True)
     text = "The risk of tumour after Naloxone in mice ."
     assert {(group["entity_group"], group["word"]) for group in ner(text)} == {("Disease", "tumour"), ("Chemical", "Naloxone")}
+
+
+@pytest.mark.parametrize("options, message", [(["--full_finetune", "--merge"], "drop --merge"),
+                                              (["--full_finetune", "--init_adapter", "x"], "trains no adapter")])
+def test_options_that_would_be_ignored_are_refused(llama_dir, toy_mixture_dir, tmp_path, options, message):
+    with pytest.raises(SystemExit, match=message):
+        train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, tmp_path / "model", *options))
