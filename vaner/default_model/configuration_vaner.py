@@ -63,6 +63,11 @@ class VanerConfig(LlamaConfig):
     # Size of the tagging head: O, B, I for the one entity type an instruction asks for. The typed labels
     # of `id2label` (O, B-Disease, I-Disease, ...) are built from these per-type scores.
     num_iob_labels: int = 3
+    # False (the paper's per-type mode): an instruction asks for one entity type, so k types cost k forward
+    # passes. True (multi-type mode): the instruction names the whole type set (`type_set`) and the head
+    # scores O/B/I for every known type at once, so one forward pass per window yields every type, with
+    # overlapping mentions of two types still possible.
+    multi_type: bool = False
     # Dropout before the tagging head.
     classifier_dropout: float = 0.1
     # Hub id or local path of the backbone an adapter-only folder is applied to; pass it to
@@ -142,6 +147,22 @@ class VanerConfig(LlamaConfig):
         if not output.get("custom_pipelines"):
             output["custom_pipelines"] = default_custom_pipelines()
         return output
+
+    @property
+    def type_set(self) -> str:
+        """What a multi-type instruction asks for: every known type ("Disease, Chemical, Gene, Species")."""
+        return ", ".join(self.known_entity_types)
+
+    @property
+    def head_types(self) -> list[str]:
+        """The entity types the head scores, in its column order: every known type in multi-type mode, else
+        the one type the instruction asks for (the head is type-agnostic)."""
+        return list(self.known_entity_types) if self.multi_type else []
+
+    def row_instruction(self, entity_type, dataset=None):
+        """The instruction of a model row asking for `entity_type`: its own in per-type mode, the type set's
+        in multi-type mode (whichever type is asked, the row is the same)."""
+        return self.instruction(self.type_set if self.multi_type else entity_type, dataset)
 
     def instruction(self, entity_type, dataset=None):
         """The instruction text asking for `entity_type`, naming `dataset` when given."""

@@ -11,6 +11,7 @@ import os
 import torch
 from torch import nn
 from transformers import LlamaForCausalLM, LlamaModel, LlamaPreTrainedModel
+from transformers.initialization import no_init_weights
 from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
 from transformers.modeling_outputs import BaseModelOutputWithPast, TokenClassifierOutput
 from transformers.utils import cached_file, logging
@@ -99,12 +100,16 @@ class VanerModel(LlamaModel):
 class VanerForTokenClassification(VanerPreTrainedModel):
     """Backbone + dropout + linear O/B/I head, conditioned on an instruction it prepends itself.
 
-    Inputs are the sentence's tokens only. With `entity_type_ids` (training, evaluation) each row gets
-    its own instruction and the logits are O/B/I scores aligned 1:1 with `input_ids`. Without it (the
-    pipeline's call) every type of `config.entity_types` is asked in one batch and the logits are over
-    the typed labels of `config.id2label`: the score of B-T (I-T) is the log-odds of B (I) against O
-    under type T's instruction, and O scores 0, so with one type the softmax gives that type's O/B/I
-    probabilities unchanged.
+    Inputs are the sentence's tokens only. With `entity_type_ids` (training, evaluation) each row asks for
+    its own type and the logits are O/B/I scores aligned 1:1 with `input_ids`. Without it (the pipeline's
+    call) every type of `config.entity_types` is asked and the logits are over the typed labels of
+    `config.id2label`: the score of B-T (I-T) is the log-odds of B (I) against O for type T, and O scores 0,
+    so softmax([0, B-T, I-T]) gives type T's O/B/I probabilities back exactly.
+
+    Per-type mode (the paper): a row's instruction names its type, so k types cost k rows. Multi-type mode
+    (`config.multi_type`): the instruction names the type set and the head has O/B/I columns for every known
+    type, so one row yields all types; there `labels` may also be (batch, seq, known types), -100 where a
+    row's corpus does not annotate a type (the partial-label loss).
     """
 
     # A causal-LM checkpoint's output layer is not used by the tagger.
@@ -118,7 +123,7 @@ class VanerForTokenClassification(VanerPreTrainedModel):
         config.label2id = {label: index for index, label in config.id2label.items()}
         self.model = VanerModel(config)
         self.dropout = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_iob_labels)
+        self.classifier = nn.Linear(config.hidden_size, config.num_iob_labels * max(1, len(config.head_types)))
         self.post_init()
 
     # ---------------------------------------------------------------- instructions
@@ -131,12 +136,12 @@ class VanerForTokenClassification(VanerPreTrainedModel):
             datasets.append(self.config.dataset_name)
         for entity_type in self.config.known_entity_types:
             for dataset in datasets:
-                text = self.config.instruction(entity_type, dataset)
+                text = self.config.row_instruction(entity_type, dataset)
                 if text not in self.config.instruction_token_ids:
                     self.config.instruction_token_ids[text] = _instruction_ids(tokenizer, text)
 
     def _instruction(self, entity_type: str, dataset: str | None) -> list[int]:
-        text = self.config.instruction(entity_type, dataset)
+        text = self.config.row_instruction(entity_type, dataset)
         ids = self.config.instruction_token_ids.get(text)
         if ids is None:
             raise ValueError(
@@ -182,17 +187,20 @@ class VanerForTokenClassification(VanerPreTrainedModel):
     ) -> TokenClassifierOutput:
         r"""
         entity_type_ids (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Index in `config.entity_types` of the type each row's instruction asks for. Without it, every
-            configured type is asked and typed logits are returned.
+            Index in `config.entity_types` of the type each row asks for; the logits are then that type's O/B/I
+            scores. Without it, every configured type is asked and typed logits are returned.
         dataset_ids (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
             Index in `config.dataset_names` of the dataset each row's instruction names; -1 names none.
             Without it, the instruction names `config.dataset_name` (None: no dataset).
-        labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
-            O/B/I label ids (0, 1, 2) of the sentence tokens, -100 where no label applies. Needs
-            `entity_type_ids`.
+        labels (`torch.LongTensor`, *optional*):
+            O/B/I label ids (0, 1, 2) of the sentence tokens, -100 where no label applies: shape
+            `(batch_size, sequence_length)` with `entity_type_ids`, or in multi-type mode
+            `(batch_size, sequence_length, len(config.head_types))`, one column per known type.
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
+        if self.config.multi_type:
+            return self._forward_multi_type(input_ids, attention_mask, labels, entity_type_ids, dataset_ids, **kwargs)
         ask_every_type = entity_type_ids is None
         if ask_every_type:
             if labels is not None:
@@ -202,23 +210,45 @@ class VanerForTokenClassification(VanerPreTrainedModel):
             attention_mask = attention_mask.repeat_interleave(type_count, dim=0)
             entity_type_ids = torch.arange(type_count).repeat(batch_size)
             dataset_ids = None
+        logits = self.classifier(self.dropout(self._sentence_states(input_ids, attention_mask, entity_type_ids,
+                                                                    dataset_ids, **kwargs)))
+        loss = None if labels is None else _iob_loss(logits, labels)
+        if ask_every_type:
+            logits = _typed_logits(logits.view(batch_size, type_count, -1, 3).transpose(1, 2))
+        return TokenClassifierOutput(loss=loss, logits=logits)
+
+    def _forward_multi_type(self, input_ids, attention_mask, labels, entity_type_ids, dataset_ids, **kwargs):
+        """One row per input row whatever is asked: the head's columns are picked afterwards."""
+        batch_size, length = input_ids.shape
+        any_type = torch.zeros(batch_size, dtype=torch.long)  # the type set's instruction, whichever type
+        states = self._sentence_states(input_ids, attention_mask, any_type, dataset_ids, **kwargs)
+        per_type = self.classifier(self.dropout(states)).view(batch_size, length, -1, 3)
+        head_types = self.config.head_types
+        if entity_type_ids is not None:
+            columns = torch.tensor([head_types.index(self.config.entity_types[i]) for i in entity_type_ids.tolist()],
+                                   device=per_type.device)
+            logits = per_type[torch.arange(batch_size, device=per_type.device)[:, None],
+                              torch.arange(length, device=per_type.device)[None, :], columns[:, None]]
+        elif labels is not None:
+            if labels.dim() != 3 or labels.shape[-1] != len(head_types):
+                raise ValueError(f"multi-type labels have one column per known type {head_types}: shape (batch, "
+                                 f"sequence, {len(head_types)}), not {tuple(labels.shape)}; or pass entity_type_ids.")
+            logits = per_type
+        else:
+            served = [head_types.index(entity_type) for entity_type in self.config.entity_types]
+            logits = _typed_logits(per_type[:, :, served])
+        loss = None if labels is None else _iob_loss(logits, labels)
+        return TokenClassifierOutput(loss=loss, logits=logits)
+
+    def _sentence_states(self, input_ids, attention_mask, entity_type_ids, dataset_ids, **kwargs) -> torch.Tensor:
+        """Hidden states of the sentence tokens, read after each row's instruction."""
         prefix_ids, prefix_mask = self._prefix(entity_type_ids, dataset_ids, input_ids.device)
         outputs = self.model(
             input_ids=torch.cat([prefix_ids, input_ids], dim=1),
             attention_mask=torch.cat([prefix_mask, attention_mask.to(prefix_mask.dtype)], dim=1),
             **kwargs,
         )
-        sentence_states = outputs.last_hidden_state[:, prefix_ids.shape[1] :]
-        logits = self.classifier(self.dropout(sentence_states))
-
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(
-                logits.float().view(-1, self.config.num_iob_labels), labels.view(-1), ignore_index=-100
-            )
-        if ask_every_type:
-            logits = _typed_logits(logits, batch_size, type_count)
-        return TokenClassifierOutput(loss=loss, logits=logits)
+        return outputs.last_hidden_state[:, prefix_ids.shape[1] :]
 
     # ---------------------------------------------------------------- loading
 
@@ -259,16 +289,34 @@ class VanerForTokenClassification(VanerPreTrainedModel):
         so the file is read as a plain Llama and its weights copied into the VANER backbone."""
         config = kwargs.pop("config", None)
         overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in VanerConfig.__dataclass_fields__}
-        backbone = LlamaForCausalLM.from_pretrained(path, gguf_file=gguf_file, **kwargs)
-        if config is None:
-            config = _config_from_backbone(
-                backbone.config.to_dict(), overrides, base_model_name_or_path=path, base_gguf_file=gguf_file
-            )
-        config.dtype = backbone.dtype
-        model = cls(config).to(backbone.dtype)
-        # A config that keeps only the lower `num_hidden_layers` layers takes those of the backbone.
-        wanted = model.model.state_dict().keys()
-        model.model.load_state_dict({key: value for key, value in backbone.model.state_dict().items() if key in wanted})
+        dtype = kwargs.get("dtype")
+        cache = None
+        if config is not None and "quantization_config" not in kwargs:  # a model folder's backbone: cacheable
+            cache = BackboneCache.for_gguf(path, gguf_file, config.num_hidden_layers,
+                                           {name: kwargs[name] for name in HUB_ARGUMENTS if name in kwargs})
+        state = cache.load() if cache is not None else None
+        if state is not None:
+            with no_init_weights():  # every weight but the head's comes from the cache
+                model = cls(config)
+            model._init_weights(model.classifier)
+            model.model.load_state_dict(state)
+        else:
+            if cache is not None:  # the cache holds float32, whatever precision this load asks for
+                kwargs["dtype"] = torch.float32
+            backbone = LlamaForCausalLM.from_pretrained(path, gguf_file=gguf_file, **kwargs)
+            if config is None:
+                config = _config_from_backbone(
+                    backbone.config.to_dict(), overrides, base_model_name_or_path=path, base_gguf_file=gguf_file
+                )
+            model = cls(config).to(backbone.dtype)
+            # A config that keeps only the lower `num_hidden_layers` layers takes those of the backbone.
+            wanted = model.model.state_dict().keys()
+            model.model.load_state_dict({key: value for key, value in backbone.model.state_dict().items() if key in wanted})
+            if cache is not None:
+                cache.save(model.model.state_dict())
+        if isinstance(dtype, torch.dtype):
+            model = model.to(dtype)
+        model.config.dtype = model.dtype
         return model
 
     @classmethod
@@ -302,7 +350,7 @@ class VanerForTokenClassification(VanerPreTrainedModel):
         stored beside the weights; a tokenizer class of the folder's own code is used only when the caller
         passed `trust_remote_code=True`, else the folder's stock tokenizer is."""
         datasets = [self.config.dataset_name]
-        needed = [self.config.instruction(t, d) for t in self.config.entity_types for d in datasets]
+        needed = [self.config.row_instruction(t, d) for t in self.config.entity_types for d in datasets]
         if all(text in self.config.instruction_token_ids for text in needed) and self.config.instruction_token_ids:
             return
         from transformers import AutoConfig, AutoTokenizer
@@ -321,6 +369,73 @@ class VanerForTokenClassification(VanerPreTrainedModel):
             )
             return
         self.prepare_instructions(tokenizer)
+
+
+class BackboneCache:
+    """The dequantized lower layers of a GGUF backbone, kept as safetensors so that the next load takes a second
+    instead of dequantizing every layer (about 15 s for SmolLM2-135M on a CPU).
+
+    One file per (GGUF content, layers kept, dtype, transformers version), named by the SHA-256 of the GGUF file
+    and checked against the metadata stored in it, so a changed backbone is never read from the cache. Location:
+    `$VANER_CACHE_DIR`, else `$XDG_CACHE_HOME/vaner`, else `~/.cache/vaner`; `VANER_CACHE_DIR=off` disables it.
+    A cache that cannot be written costs a warning and the slow load, nothing else."""
+
+    def __init__(self, file: str, metadata: dict[str, str]):
+        self.file, self.metadata = file, metadata
+
+    @classmethod
+    def for_gguf(cls, path: str, gguf_file: str, num_hidden_layers: int, hub_kwargs: dict) -> "BackboneCache | None":
+        folder = os.environ.get("VANER_CACHE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "vaner")
+        if folder.lower() in ("off", "0", "none"):
+            return None
+        source = _find_file(path, gguf_file, hub_kwargs)
+        if source is None:
+            return None
+        import hashlib
+
+        import transformers
+
+        digest = hashlib.sha256()
+        with open(source, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+        metadata = {"gguf_sha256": digest.hexdigest(), "gguf_file": os.path.basename(gguf_file),
+                    "num_hidden_layers": str(num_hidden_layers), "transformers": transformers.__version__,
+                    "dtype": "float32"}
+        name = f"{metadata['gguf_sha256'][:24]}-{num_hidden_layers}layers-{transformers.__version__}.safetensors"
+        return cls(os.path.join(folder, "backbones", name), metadata)
+
+    def load(self) -> dict[str, torch.Tensor] | None:
+        """The cached state dict of the backbone, or None (absent, or written for another backbone)."""
+        if not os.path.isfile(self.file):
+            return None
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        try:
+            with safe_open(self.file, framework="pt") as handle:
+                if handle.metadata() != self.metadata:
+                    return None
+            return load_file(self.file)
+        except Exception as error:  # noqa: BLE001 - a damaged cache file is rebuilt, not fatal
+            logger.warning(f"Backbone cache {self.file} is unreadable ({error}): dequantizing the GGUF file again.")
+            return None
+
+    def save(self, state: dict[str, torch.Tensor]) -> None:
+        """Write the cache file atomically (a temporary file renamed), so a reader never sees half of one."""
+        from safetensors.torch import save_file
+
+        temporary = f"{self.file}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(os.path.dirname(self.file), exist_ok=True)
+            save_file({key: value.contiguous() for key, value in state.items()}, temporary, metadata=self.metadata)
+            os.replace(temporary, self.file)
+        except OSError as error:
+            logger.warning(f"Could not cache the dequantized backbone in {self.file} ({error}): the next load "
+                           "dequantizes it again (set VANER_CACHE_DIR to a writable folder).")
+            if os.path.exists(temporary):
+                os.remove(temporary)
 
 
 def _installed_backbone(config: VanerConfig) -> tuple[str, str] | None:
@@ -352,13 +467,17 @@ def _instruction_ids(tokenizer, text: str) -> list[int]:
     return list(ids)
 
 
-def _typed_logits(iob_logits: torch.Tensor, batch_size: int, type_count: int) -> torch.Tensor:
-    """(batch*types, seq, 3) O/B/I logits -> (batch, seq, 1 + 2*types) logits over O, B-T1, I-T1, ..."""
-    log_probs = iob_logits.float().log_softmax(-1).view(batch_size, type_count, -1, 3)
-    entity_vs_outside = log_probs[..., 1:] - log_probs[..., :1]  # (batch, types, seq, 2)
-    per_token = entity_vs_outside.permute(0, 2, 1, 3).reshape(batch_size, log_probs.shape[2], 2 * type_count)
-    outside = torch.zeros_like(per_token[..., :1])
-    return torch.cat([outside, per_token], dim=-1).to(iob_logits.dtype)
+def _typed_logits(per_type: torch.Tensor) -> torch.Tensor:
+    """(batch, seq, types, 3) O/B/I logits -> (batch, seq, 1 + 2*types) float32 logits over O, B-T1, I-T1, ...
+    (kept in float32: rounding the log-odds to bf16 would move the probabilities read back from them)."""
+    log_probs = per_type.float().log_softmax(-1)
+    entity_vs_outside = (log_probs[..., 1:] - log_probs[..., :1]).flatten(2)  # (batch, seq, 2*types)
+    return torch.cat([torch.zeros_like(entity_vs_outside[..., :1]), entity_vs_outside], dim=-1)
+
+
+def _iob_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the O/B/I scores of every labelled (token, type); -100 labels teach nothing."""
+    return nn.functional.cross_entropy(logits.float().reshape(-1, 3), labels.reshape(-1), ignore_index=-100)
 
 
 def _find_file(path: str, filename: str, hub_kwargs: dict) -> str | None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -181,7 +182,8 @@ def _is_sentence_end(text: str, match: re.Match, next_start: int) -> bool:
     if text[next_start].islower():
         return False
     if match.group().rstrip(_CLOSING) == ".":
-        before = _WORD_BEFORE.search(text, 0, match.start())
+        # Only the last 64 characters are searched (linear in the text): longer words are no abbreviations.
+        before = _WORD_BEFORE.search(text, max(0, match.start() - 64), match.start())
         if before:
             word = before.group(1)
             if word.lower().rstrip(".") in ABBREVIATIONS:
@@ -441,7 +443,7 @@ class DocumentAnnotator:
         dataset_name: str | None = None,
         tokenization: str = "words",
         max_length: int = 128,
-        stride: int = DEFAULT_STRIDE,
+        stride: int | None = None,
         batch_size: int = 32,
         overlaps: str = "keep",
         line_breaks: bool = True,
@@ -467,6 +469,8 @@ class DocumentAnnotator:
         self.entity_types = resolve_entity_types(model.config, entity_types)
         self.type_indices = [list(model.config.entity_types).index(t) for t in self.entity_types]
         self.dataset_id = resolve_dataset_id(model.config, dataset_name, type(self).dataset_index)
+        # A multi-type model yields every type from one row per window; a per-type one needs a row per type.
+        self.row_slots = [None] if getattr(model.config, "multi_type", False) else list(range(len(self.entity_types)))
         self.instruction_lengths = [self._instruction_length(t, dataset_name) for t in self.entity_types]
         self.pad_token_id = _pad_token_id(tokenizer, model.config)
         self.windows = WordWindows(tokenizer, max_length, stride)
@@ -476,7 +480,7 @@ class DocumentAnnotator:
         config = self.model.config
         dataset = dataset_name if dataset_name is not None else getattr(config, "dataset_name", None)
         try:
-            return len(config.instruction_token_ids.get(config.instruction(entity_type, dataset), ()))
+            return len(config.instruction_token_ids.get(config.row_instruction(entity_type, dataset), ()))
         except AttributeError:  # a model without instructions in its config
             return 0
 
@@ -579,9 +583,9 @@ class DocumentAnnotator:
             for prepared in pool
             for sentence in prepared.sentences
             for window in sentence.windows
-            for slot in range(len(self.entity_types))
+            for slot in self.row_slots
         ]
-        rows.sort(key=lambda row: len(row[0].input_ids) + self.instruction_lengths[row[1]])
+        rows.sort(key=lambda row: len(row[0].input_ids) + self.instruction_lengths[row[1] or 0])
         for batch_start in range(0, len(rows), self.batch_size):
             self._run_batch(rows[batch_start : batch_start + self.batch_size])
         for prepared in pool:
@@ -593,7 +597,9 @@ class DocumentAnnotator:
                 bar.update(1)
             yield annotated
 
-    def _run_batch(self, rows: list[tuple[Window, int]]) -> None:
+    def _run_batch(self, rows: list[tuple[Window, int | None]]) -> None:
+        """Run rows (window, slot) through the model and store each window's O/B/I probabilities per slot; a
+        slot None (multi-type model) asks every type at once and fills all slots."""
         lengths = np.array([len(window.input_ids) for window, _ in rows])
         padded = np.full((len(rows), lengths.max()), self.pad_token_id, dtype=np.int64)
         for row, (window, _) in enumerate(rows):
@@ -601,21 +607,37 @@ class DocumentAnnotator:
         input_ids = torch.from_numpy(padded)
         attention_mask = torch.from_numpy((np.arange(padded.shape[1]) < lengths[:, None]).astype(np.int64))
         device = _model_device(self.model)
-        entity_type_ids = torch.tensor([self.type_indices[slot] for _, slot in rows], dtype=torch.long)
-        inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device),
-                  "entity_type_ids": entity_type_ids.to(device)}
+        inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
+        one_pass = rows[0][1] is None
+        if not one_pass:
+            entity_type_ids = torch.tensor([self.type_indices[slot] for _, slot in rows], dtype=torch.long)
+            inputs["entity_type_ids"] = entity_type_ids.to(device)
         if self.dataset_id is not None:
             inputs["dataset_ids"] = torch.full((len(rows),), self.dataset_id, dtype=torch.long, device=device)
         with torch.inference_mode():
             logits = self.model(**inputs).logits
-        probabilities = logits.float().softmax(-1).cpu().numpy()
-        for row, (window, slot) in enumerate(rows):
-            positions = np.asarray(window.label_positions)
-            unit_probabilities = np.zeros((len(positions), 3), dtype=np.float32)
-            unit_probabilities[:, 0] = 1.0  # a unit with no sub-token reads as O
-            has_token = positions >= 0
-            unit_probabilities[has_token] = probabilities[row, positions[has_token]]
-            window.probabilities[slot] = unit_probabilities
+        # Only the positions that carry a unit's tag are read: gather them, then softmax the few left in numpy.
+        counts = [len(window.label_positions) for window, _ in rows]
+        row_of_unit = np.repeat(np.arange(len(rows)), counts)
+        positions = np.fromiter((p for window, _ in rows for p in window.label_positions), dtype=np.int64,
+                                count=sum(counts))
+        has_token = positions >= 0
+        index = [torch.from_numpy(row_of_unit[has_token]).to(logits.device),
+                 torch.from_numpy(positions[has_token]).to(logits.device)]
+        gathered = logits[index[0], index[1]].float().cpu().numpy()
+        if one_pass:  # typed logits: type k's O/B/I probabilities are softmax([0, B-k, I-k])
+            scores = np.stack([gathered[:, [0, 1 + 2 * k, 2 + 2 * k]] for k in self.type_indices], axis=1)
+        else:
+            scores = gathered[:, None, :]
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        probabilities = np.zeros((len(positions), scores.shape[1], 3), dtype=np.float32)
+        probabilities[:, :, 0] = 1.0  # a unit with no sub-token reads as O
+        probabilities[has_token] = scores / scores.sum(-1, keepdims=True)
+        first = 0
+        for (window, slot), count in zip(rows, counts):
+            for column, filled in enumerate(range(len(self.entity_types)) if one_pass else [slot]):
+                window.probabilities[filled] = probabilities[first : first + count, column]
+            first += count
 
     # ---------------------------------------------------------------- decoding
 
@@ -826,19 +848,38 @@ def _bf16_probe(size: int = 512, repeats: int = 3) -> bool:
     return timings[torch.bfloat16] < timings[torch.float32]
 
 
+# Names the precision "auto" picks on a CPU ("bfloat16" or "float32") instead of the CPU's flags: runs the
+# tests, or a comparison, as on the other kind of CPU.
+AUTO_CPU_DTYPE_VARIABLE = "VANER_AUTO_CPU_DTYPE"
+
+
 def choose_dtype(dtype: str, device: torch.device | str) -> torch.dtype:
     """"bfloat16", "float16", "float32", or "auto": bf16 on CUDA devices (fp16 where bf16 is missing) and on CPUs
-    that support it, else fp32. The one precision policy of the pipeline and the command-line tools."""
+    with native bf16 (AVX512-BF16 or AMX; elsewhere bf16 matmuls are about 100x slower), else fp32, unless
+    `$VANER_AUTO_CPU_DTYPE` names the CPU's choice. The one precision policy of the pipeline and the command-line
+    tools; what "auto" chose, and why, is logged."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, not {dtype!r}")
     if dtype != "auto":
         return getattr(torch, dtype)
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu":
-        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
-    return torch.float32
+        chosen, reason = (torch.bfloat16, "a CUDA GPU with bf16") if torch.cuda.is_bf16_supported() else (
+            torch.float16, "a CUDA GPU without bf16")
+    elif device.type == "cpu":
+        forced = os.environ.get(AUTO_CPU_DTYPE_VARIABLE, "").strip()
+        if forced:
+            if forced not in ("bfloat16", "float32"):
+                raise ValueError(f"{AUTO_CPU_DTYPE_VARIABLE}={forced!r}: name bfloat16 or float32")
+            chosen, reason = getattr(torch, forced), f"${AUTO_CPU_DTYPE_VARIABLE}"
+        elif cpu_supports_bf16():
+            chosen, reason = torch.bfloat16, "this CPU has native bf16 (AVX512-BF16 or AMX)"
+        else:
+            chosen, reason = torch.float32, "this CPU has no native bf16 (AVX512-BF16 or AMX)"
+    else:
+        chosen, reason = torch.float32, f"device {device.type}"
+    logger.info("precision auto: %s (%s)", str(chosen).removeprefix("torch."), reason)
+    return chosen
 
 
 
@@ -846,7 +887,9 @@ def choose_dtype(dtype: str, device: torch.device | str) -> torch.dtype:
 # The token-classification pipeline
 
 
-AGGREGATION_STRATEGIES = ("none", "simple", "first", "average", "max")
+# Each word is tagged from its first sub-token (as trained), so "first" is "simple"; "average" and "max", which
+# pool the scores of a word's sub-tokens, have nothing to pool and are refused.
+AGGREGATION_STRATEGIES = ("none", "simple", "first")
 # Options of `DocumentAnnotator` the pipeline takes, at construction or per call.
 ANNOTATOR_OPTIONS = ("entity_types", "dataset_name", "tokenization", "max_length", "stride", "overlaps", "line_breaks")
 DEFAULT_BATCH_SIZE = 32  # rows (window x entity type) per forward pass: predict_vaner.py's default
@@ -864,9 +907,9 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
     sentence longer than `max_length` sub-tokens runs in overlapping windows, and every configured entity
     type is asked (`model_kwargs={"entity_types": [...], "dataset_name": ...}` choose at load time).
 
-    `aggregation_strategy`: unset, "simple", "first", "average" or "max" give whole-word entities (the words
-    are whole already: each word is tagged from its first sub-token, as in training, and an entity's score is
-    the mean probability of its words' tags, the "simple" rule); "none" gives the tag of every word tagged B
+    `aggregation_strategy`: unset, "simple" or "first" give whole-word entities (the words are whole already:
+    each word is tagged from its first sub-token, as in training, and an entity's score is the mean probability
+    of its words' tags, the "simple" rule; "average" and "max" are refused: there is nothing to pool); "none" gives the tag of every word tagged B
     or I ({"entity": "B-Disease", "score", "index" (word number in the text), "word", "start", "end"}).
     Other options (construction or call): `ignore_labels` (entity types or tags to leave out), `entity_types`
     (a subset of the loaded types), `dataset_name`, `tokenization`, `max_length`, `stride` (sub-tokens shared
@@ -880,6 +923,9 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
     def __init__(self, *args, **kwargs):
         dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
         super().__init__(*args, **kwargs)
+        if self._num_workers is not None:
+            raise ValueError("VANER's pipeline runs in the calling process: num_workers is not used (batch_size sets "
+                             "the rows per forward pass)")
         if not getattr(self.tokenizer, "is_fast", False):
             raise ValueError("VANER's pipeline needs a fast tokenizer: character offsets come from it")
         if (dtype is None or dtype == "auto") and getattr(self.model, "hf_device_map", None) is None:
@@ -894,7 +940,10 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
                 info["pt"] = [name if isinstance(name, str) else name.__name__ for name in info["pt"]]
 
     def _sanitize_parameters(self, aggregation_strategy=None, ignore_labels=None, is_split_into_words=False,
-                             offset_mapping=None, delimiter=None, **options):
+                             offset_mapping=None, delimiter=None, num_workers=None, **options):
+        if num_workers is not None or delimiter is not None:
+            raise ValueError("VANER's pipeline takes neither num_workers (it runs in the calling process; batch_size "
+                             "sets the rows per forward pass) nor delimiter (it reads raw text, not words)")
         if is_split_into_words or offset_mapping is not None:
             raise ValueError("VANER's pipeline reads raw text (it finds the words and their offsets itself): "
                              "pass the text, not words or an offset_mapping")
@@ -906,7 +955,9 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
         if aggregation_strategy is not None:
             name = str(getattr(aggregation_strategy, "value", aggregation_strategy)).lower()
             if name not in AGGREGATION_STRATEGIES:
-                raise ValueError(f"aggregation_strategy must be one of {AGGREGATION_STRATEGIES}, not {aggregation_strategy!r}")
+                raise ValueError(f"aggregation_strategy must be one of {AGGREGATION_STRATEGIES}, not {aggregation_strategy!r}: "
+                                 "VANER tags each word from its first sub-token, so there are no sub-token scores to "
+                                 "average or take the max of")
             params["aggregation_strategy"] = name
         if ignore_labels is not None:
             params["ignore_labels"] = list(ignore_labels)
@@ -916,7 +967,6 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
         """Entities of one text (a list of dicts), of a list of texts (a list of lists), or of an iterable
         of texts (a generator of lists, computed as they are consumed)."""
         batch_size = kwargs.pop("batch_size", None) or self._batch_size or DEFAULT_BATCH_SIZE
-        kwargs.pop("num_workers", None)
         params = {**self._postprocess_params, **self._sanitize_parameters(**kwargs)[2]}
         annotator = self.annotator(batch_size=batch_size, **params)
         strategy = params.get("aggregation_strategy")
