@@ -498,6 +498,10 @@ def merge_lora_adapter(model: nn.Module, adapter_config: dict, weights_file: str
 
     if adapter_config.get("peft_type", "LORA") != "LORA" or adapter_config.get("use_dora"):
         raise ValueError(f"Only plain LoRA adapters can be merged, not {adapter_config.get('peft_type')} / DoRA.")
+    unmergeable = [name for name in ("rank_pattern", "alpha_pattern", "lora_bias") if adapter_config.get(name)]
+    if unmergeable:  # one rank and alpha for every module, no bias on the LoRA branch: anything else is refused
+        raise ValueError(f"This adapter sets {', '.join(unmergeable)}, which this loader does not merge: merge it with "
+                         "peft (PeftModel.merge_and_unload()) and save the full weights instead.")
     rank, alpha = adapter_config["r"], adapter_config["lora_alpha"]
     scaling = alpha / rank**0.5 if adapter_config.get("use_rslora") else alpha / rank
     state = {key.removeprefix("base_model.model."): value for key, value in load_file(weights_file).items()}
@@ -511,6 +515,8 @@ def merge_lora_adapter(model: nn.Module, adapter_config: dict, weights_file: str
             update = (lora_b.float() @ value.float()) * scaling
             with torch.no_grad():
                 weight += update.to(weight.dtype)
+        elif ".lora_B." in key and not key.endswith(".weight"):
+            raise ValueError(f"The adapter holds {key}, a LoRA bias, which this loader does not merge.")
         elif ".lora_B." not in key:
             full_weights[key] = value
     missing = [key for key in full_weights if key not in parameters]

@@ -157,6 +157,25 @@ def test_adapter_only_folder_round_trip(llama_dir, tokenizer, tmp_path):
         AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True)
 
 
+@pytest.mark.parametrize("setting", [{"rank_pattern": {"q_proj": 8}}, {"alpha_pattern": {"v_proj": 4}},
+                                     {"lora_bias": True}])
+def test_an_adapter_the_loader_cannot_merge_is_refused(tiny_vaner_dir, tokenizer, tmp_path, setting):
+    """Per-module ranks or alphas and LoRA biases would be merged wrongly or dropped: refused, naming the setting."""
+    from safetensors.torch import save_file
+
+    from modeling_vaner import merge_lora_adapter
+
+    model = VanerForTokenClassification.from_pretrained(tiny_vaner_dir)
+    weights = tmp_path / "adapter_model.safetensors"
+    save_file({"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": torch.zeros(4, 32),
+               "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight": torch.zeros(32, 4)}, str(weights))
+    with pytest.raises(ValueError, match=next(iter(setting))):
+        merge_lora_adapter(model, {"peft_type": "LORA", "r": 4, "lora_alpha": 8, **setting}, str(weights))
+    save_file({"base_model.model.model.layers.0.self_attn.q_proj.lora_B.bias": torch.zeros(32)}, str(weights))
+    with pytest.raises(ValueError, match="a LoRA bias"):
+        merge_lora_adapter(model, {"peft_type": "LORA", "r": 4, "lora_alpha": 8}, str(weights))
+
+
 def test_missing_backbone_is_a_clear_error(tmp_path, tiny_vaner_dir):
     folder = tmp_path / "vaner"
     shutil.copytree(tiny_vaner_dir, folder)
