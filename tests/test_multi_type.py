@@ -3,7 +3,7 @@
 import pytest
 import torch
 from conftest import tiny_vaner, toy_sentences
-from test_documents import found, word_mode_tags
+from test_documents import Recorder, found, word_mode_tags
 from transformers import AutoModelForTokenClassification, pipeline
 
 from vaner.corpora import Sentence
@@ -27,18 +27,6 @@ TEXTS = [
 
 def multi_vaner(tokenizer, seed=0):
     return tiny_vaner(tokenizer, seed=seed, entity_types=TYPES, multi_type=True)
-
-
-class CountingModel(torch.nn.Module):
-    """Wraps a model and records the keyword arguments of every call."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.inner, self.config, self.calls = model, model.config, []
-
-    def forward(self, **inputs):
-        self.calls.append(inputs)
-        return self.inner(**inputs)
 
 
 def rig_multi_type(model, tables: dict[str, dict[int, int]]):
@@ -130,7 +118,7 @@ def test_one_pass_per_window_and_overlapping_types_kept(tokenizer):
         "Disease": word_mode_tags(tokenizer, text, ["nephrotoxicity", "BRCA1 mutant"]),
         "Species": word_mode_tags(tokenizer, text, ["mice"]),
     }
-    model = CountingModel(rig_multi_type(multi_vaner(tokenizer), tables))
+    model = Recorder(rig_multi_type(multi_vaner(tokenizer), tables))
     entities = annotate_text(model, tokenizer, text)
     assert found(entities) == [("Disease", 18, 32), ("Gene", 36, 41), ("Disease", 36, 48), ("Species", 49, 53)]
     assert len(model.calls) == 1 and model.calls[0]["input_ids"].shape[0] == 1  # one row, not one per type

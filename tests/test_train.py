@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForTokenClassification, Trainer, pipeline
 
 import train_vaner
+from vaner.documents import annotate_text
 from vaner.export import write_model_card
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,8 +230,10 @@ def test_lower_layers_bf16_on_cpu_train_and_load_with_the_stock_api(llama_dir, t
     assert model.config.num_hidden_layers == len(model.model.layers) == 1
     assert json.loads((output / "config.json").read_text())["num_hidden_layers"] == 1
     assert "sdpa_float32" not in (output / "config.json").read_text()  # a training-time kernel only
-    ner = pipeline("token-classification", model=str(output), trust_remote_code=True)
-    assert isinstance(ner("The risk of tumour after Naloxone in mice ."), list)
+    ner = pipeline("token-classification", model=str(output), trust_remote_code=True, dtype="float32")
+    text = "The risk of tumour after Naloxone in mice ."
+    expected = [(e.entity_type, e.start, e.end) for e in annotate_text(model.float(), ner.tokenizer, text)]
+    assert [(r["entity_group"], r["start"], r["end"]) for r in ner(text)] == expected
 
 
 def test_training_from_a_vaner_folder_runs_its_code_only_with_trust_remote_code(tiny_vaner_dir, toy_mixture_dir, tmp_path):
