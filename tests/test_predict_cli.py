@@ -219,3 +219,14 @@ def test_include_text_is_refused_where_the_output_carries_the_text(tiny_vaner_di
         run(["--model_name_or_path", tiny_vaner_dir, "--input", data, "--output", tmp_path / "out.pubtator",
              "--include_text"])
     assert "--include_text adds the text to JSONL records; pubtator output" in capsys.readouterr().err
+
+
+def test_a_short_window_that_trains_also_annotates(tiny_vaner_dir, tmp_path):
+    """--max_length 16 with the default stride: training and evaluation take min(32, half a window), and so does
+    annotation (a fixed 32 was refused here)."""
+    data = tmp_path / "docs.jsonl"
+    data.write_text(json.dumps({"id": "a", "text": "The risk of ovarian cancer in women with BRCA1 mutations rose. " * 3})
+                    + "\n", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    assert run(["--model_name_or_path", tiny_vaner_dir, "--input", data, "--output", output, "--max_length", "16"]) == 0
+    assert json.loads(output.read_text(encoding="utf-8"))["id"] == "a"
