@@ -652,6 +652,7 @@ def main(argv: list[str] | None = None) -> dict:
         max_length=data_args.max_length,
         seed=training_args.seed,
         bidirectional=model_args.bidirectional,
+        multi_type=model_args.multi_type,
         command="python train_vaner.py " + shlex.join(argv),
     )
     if push_to_hub:
