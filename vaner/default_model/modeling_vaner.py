@@ -328,6 +328,14 @@ class VanerForTokenClassification(VanerPreTrainedModel):
             config, kwargs = VanerConfig.from_pretrained(path, return_unused_kwargs=True, **kwargs)
         installed = None if chosen_base else _installed_backbone(config)
         base, gguf_file = installed or (config.base_model_name_or_path, config.base_gguf_file)
+        if config.base_model_package and installed is None and not chosen_base:
+            package = config.base_model_package
+            logger.warning(
+                f"{path} was trained on {package['gguf_file']} from the Python package {package['package']}, which is "
+                f"not installed: loading {base} instead, whose weights differ (e.g. full precision instead of the "
+                f"quantized file), so its entities may differ from the model card's. For the exact backbone: pip "
+                f"install --no-deps {package['package'].replace('_', '-')}"
+            )
         if not base:
             raise ValueError(
                 f"{path} holds a LoRA adapter but its config names no backbone: pass base_model_name_or_path=."
