@@ -1,0 +1,139 @@
+"""The spaCy component: nlp.add_pipe("vaner") through the package's entry point, spans with exact offsets,
+overlapping types, mentions that cut a spaCy token, long documents, to_disk / spacy.load, the CLI's entities."""
+
+import importlib.metadata
+import importlib.util
+import logging
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+spacy = pytest.importorskip("spacy", reason='the spaCy component needs spaCy: pip install "vaner[spacy]"')
+
+from conftest import tiny_vaner  # noqa: E402
+from test_documents import word_mode_tags  # noqa: E402
+from test_multi_type import TYPES, rig_multi_type  # noqa: E402
+from test_pipeline import cli_entities  # noqa: E402
+
+TEXT = "Cisplatin induced nephrotoxicity in BRCA1-mutant mice."
+TEXTS = [
+    TEXT,
+    "Naloxone reverses the antihypertensive effect of clonidine in rats. The risk of ovarian cancer rose.",
+    "IL-2 receptor alpha (CD25) expression in T cells; TNF-\u03b1 and \u03b2-catenin levels rose in Homo sapiens.",
+    "",
+    "BRCA1 mice. " * 3,
+]
+
+
+@pytest.fixture(scope="module")
+def rigged_dir(tmp_path_factory, tokenizer):
+    """A multi-type model whose tags are known: Gene "BRCA1", Disease "nephrotoxicity" and "BRCA1-mutant" (overlapping
+    the gene), Species "mice"."""
+    folder = tmp_path_factory.mktemp("rigged")
+    tables = {"Gene": word_mode_tags(tokenizer, TEXT, ["BRCA1"]),
+              "Disease": word_mode_tags(tokenizer, TEXT, ["nephrotoxicity", "BRCA1-mutant"]),
+              "Species": word_mode_tags(tokenizer, TEXT, ["mice"])}
+    rig_multi_type(tiny_vaner(tokenizer, entity_types=TYPES, multi_type=True), tables).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def vaner_nlp(model_dir, tokenizer_rules=None, **config):
+    nlp = spacy.blank("en")
+    if tokenizer_rules is not None:
+        nlp.tokenizer = tokenizer_rules(nlp)
+    nlp.add_pipe("vaner", config={"model": str(model_dir), "dtype": "float32", **config})
+    return nlp
+
+
+def spans(doc, key="vaner"):
+    return [(span.label_, span.start_char, span.end_char) for span in doc.spans[key]]
+
+
+def test_the_factory_is_registered_through_the_entry_point(tiny_vaner_dir):
+    assert "vaner" in {entry.name for entry in importlib.metadata.entry_points(group="spacy_factories")}
+    code = ("import spacy, sys; nlp = spacy.blank('en'); nlp.add_pipe('vaner', config={'model': sys.argv[1]}); "
+            "print(nlp.pipe_names, 'vaner' in sys.modules, 'vaner.spacy_component' in sys.modules)")
+    finished = subprocess.run([sys.executable, "-c", code, str(tiny_vaner_dir)], capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert finished.stdout.split() == ["['vaner']", "True", "True"]  # loaded by spaCy, not imported by the caller
+
+
+def test_overlapping_types_are_spans_and_ents_a_non_overlapping_choice(rigged_dir):
+    doc = vaner_nlp(rigged_dir)(TEXT)
+    assert spans(doc) == [("Disease", 18, 32), ("Gene", 36, 41), ("Disease", 36, 48), ("Species", 49, 53)]
+    assert all(doc.text[s.start_char : s.end_char] == s.text for s in doc.spans["vaner"])
+    scores = [span._.vaner_score for span in doc.spans["vaner"]]
+    assert all(0.99 < score <= 1 for score in scores)
+    # doc.ents: of overlapping entities the higher-scoring one (ties: the earlier, then the shorter one)
+    assert [(e.label_, e.start_char, e.end_char) for e in doc.ents] == [("Disease", 18, 32), ("Gene", 36, 41),
+                                                                          ("Species", 49, 53)]
+
+
+def test_a_mention_that_cuts_a_spacy_token_is_expanded_and_reported(rigged_dir, caplog):
+    """scispaCy's tokenizer keeps "BRCA1-mutant" one token: the Gene mention "BRCA1" is expanded to it, counted."""
+    custom = pytest.importorskip("scispacy.custom_tokenizer", reason="scispaCy (pip install --no-deps scispacy)")
+    nlp = vaner_nlp(rigged_dir, custom.combined_rule_tokenizer)
+    assert "BRCA1-mutant" in [token.text for token in nlp.make_doc(TEXT)]
+    with caplog.at_level(logging.WARNING, logger="vaner.spacy_component"):
+        doc = nlp(TEXT)
+    assert ("Gene", 36, 48) in spans(doc) and ("Disease", 36, 48) in spans(doc)
+    assert "1 VANER mentions did not fall on token boundaries" in caplog.text
+    # the two types of one span keep their own scores
+    assert {span.label_: span._.vaner_score for span in doc.spans["vaner"] if span.start_char == 36}.keys() == {"Gene", "Disease"}
+
+
+def test_entities_already_there_are_merged_only_when_asked(rigged_dir):
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "ANIMAL", "pattern": "mice"}, {"label": "DRUG", "pattern": "Cisplatin"}])
+    nlp.add_pipe("vaner", config={"model": str(rigged_dir), "dtype": "float32", "ents": "merge"})
+    doc = nlp(TEXT)
+    assert [(e.label_, e.text) for e in doc.ents] == [("DRUG", "Cisplatin"), ("Disease", "nephrotoxicity"),
+                                                      ("Gene", "BRCA1"), ("ANIMAL", "mice")]
+    nlp.get_pipe("vaner").ents = "keep"
+    assert [e.label_ for e in nlp(TEXT).ents] == ["DRUG", "ANIMAL"]
+    nlp.get_pipe("vaner").ents = "replace"
+    assert [e.label_ for e in nlp(TEXT).ents] == ["Disease", "Gene", "Species"]
+    with pytest.raises(ValueError, match="ents must be one of"):
+        spacy.blank("en").add_pipe("vaner", config={"model": str(rigged_dir), "ents": "all"})
+
+
+def test_the_same_entities_as_the_cli_with_nlp_and_nlp_pipe(tiny_vaner_dir, tmp_path):
+    """Texts whose words are spaCy's tokens too (as the corpora's sentences are, words joined by spaces): every
+    entity falls on token boundaries, so the spans are exactly the CLI's entities."""
+    from vaner.corpora import tokenize_with_offsets
+
+    texts = [" ".join(word for word, _, _ in tokenize_with_offsets(text)) for text in TEXTS]
+    long_text = " ".join(texts[:3] * 60)  # about 15,000 characters: many sentences and windows
+    texts.append(long_text)
+    expected = [[(t, s, e) for t, s, e, *_ in entities] for entities in cli_entities(tiny_vaner_dir, texts, tmp_path)]
+    assert sum(map(len, expected)) > 0, "the random model tags something"
+    nlp = vaner_nlp(tiny_vaner_dir)
+    assert [sorted(spans(doc)) for doc in nlp.pipe(texts, batch_size=3)] == [sorted(e) for e in expected]
+    assert sorted(spans(nlp(long_text))) == sorted(expected[-1])
+
+
+def test_to_disk_and_spacy_load_refer_to_the_model_or_copy_it(rigged_dir, tmp_path):
+    nlp = vaner_nlp(rigged_dir)
+    nlp.to_disk(tmp_path / "referring")
+    assert not (tmp_path / "referring" / "vaner" / "model").exists()
+    assert spans(spacy.load(tmp_path / "referring")(TEXT)) == spans(nlp(TEXT))
+
+    moved = tmp_path / "model-elsewhere"
+    shutil.copytree(rigged_dir, moved)
+    copying = vaner_nlp(moved, copy_model=True)
+    copying.to_disk(tmp_path / "copying")
+    shutil.rmtree(moved)  # the pipeline folder holds its own copy now
+    assert (tmp_path / "copying" / "vaner" / "model" / "config.json").is_file()
+    assert spans(spacy.load(tmp_path / "copying")(TEXT)) == spans(nlp(TEXT))
+
+
+def test_the_core_package_does_not_need_spacy():
+    finished = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['spacy'] = None; import vaner.documents, predict_vaner; print('ok')"],
+        capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0 and finished.stdout.strip() == "ok", finished.stderr[-2000:]
+    assert importlib.util.find_spec("vaner.spacy_component") is not None
