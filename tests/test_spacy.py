@@ -137,3 +137,19 @@ def test_the_core_package_does_not_need_spacy():
         capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0 and finished.stdout.strip() == "ok", finished.stderr[-2000:]
     assert importlib.util.find_spec("vaner.spacy_component") is not None
+
+
+def test_after_scispacys_tokenizer_and_abbreviation_detector(tiny_vaner_dir):
+    """The pipeline of docs/spacy.md: VANER's spans beside scispaCy's abbreviations, entities already there kept."""
+    pytest.importorskip("scispacy.abbreviation", reason="scispaCy (pip install --no-deps scispacy)")
+    from scispacy.abbreviation import AbbreviationDetector  # noqa: F401  (registers the factory)
+    from scispacy.custom_tokenizer import combined_rule_tokenizer
+
+    nlp = vaner_nlp(tiny_vaner_dir, combined_rule_tokenizer, ents="merge")
+    nlp.add_pipe("sentencizer", first=True)
+    nlp.add_pipe("abbreviation_detector", after="sentencizer")
+    text = ("Spinal and bulbar muscular atrophy (SBMA) is caused by a polyglutamine tract in the androgen receptor (AR). "
+            "SBMA is rare.")
+    doc = nlp(text)
+    assert [(a.text, a._.long_form.text) for a in doc._.abbreviations][0] == ("SBMA", "Spinal and bulbar muscular atrophy")
+    assert doc.spans["vaner"] and all(text[s.start_char : s.end_char] == s.text for s in doc.spans["vaner"])
