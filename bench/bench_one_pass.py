@@ -11,7 +11,7 @@ prints figures and ratios taken in one run, rounds of the compared commands taki
    is timed is sentence splitting, tokenization, windows and decoding (goal: <= 5 ms per abstract).
 
     python bench/bench_one_pass.py --models outputs/default-per-type vaner/default_model
-    python bench/bench_one_pass.py --models vaner/default_model --dtype float32 --rounds 3
+    python bench/bench_one_pass.py --models vaner/default_model --dtypes float32 int8 --rounds 3
 """
 
 from __future__ import annotations
@@ -66,24 +66,25 @@ def predict_seconds(model: str, input_file: Path, entity_types: list[str] | None
     return time.perf_counter() - started
 
 
-def bench_predict(models, documents, dtype, rounds, workdir: Path) -> dict:
+def bench_predict(runs: list[tuple[str, str]], documents, rounds, workdir: Path) -> dict:
+    """Seconds of predict_vaner.py per (model, dtype): start-up alone, Disease only, four types (best of `rounds`)."""
     corpus = workdir / "abstracts.jsonl"
     corpus.write_text("".join(json.dumps(d) + "\n" for d in documents), encoding="utf-8")
     tiny = workdir / "one-letter.jsonl"
     tiny.write_text(json.dumps({"id": "a", "text": "a"}) + "\n", encoding="utf-8")
-    jobs = {(model, name): (path, types) for model in models
+    jobs = {(run, name): (path, types) for run in runs
             for name, path, types in (("start-up", tiny, None), ("Disease", corpus, ["Disease"]), ("four types", corpus, None))}
     best = {}
     for _ in range(rounds):  # each job once per round, so a busy moment does not hit one job only
-        for (model, name), (path, types) in jobs.items():
+        for ((model, dtype), name), (path, types) in jobs.items():
             seconds = predict_seconds(model, path, types, dtype, workdir / "out.jsonl")
-            best[(model, name)] = min(best.get((model, name), float("inf")), seconds)
+            best[((model, dtype), name)] = min(best.get(((model, dtype), name), float("inf")), seconds)
     results = {}
-    for model in models:
-        start = best[(model, "start-up")]
-        one, four = best[(model, "Disease")] - start, best[(model, "four types")] - start
-        results[model] = {"start-up s": start, "Disease s": one, "four types s": four, "four / one": four / one,
-                          "abstracts/s (four types)": len(documents) / four}
+    for run in runs:
+        start = best[(run, "start-up")]
+        one, four = best[(run, "Disease")] - start, best[(run, "four types")] - start
+        results[run] = {"start-up s": start, "Disease s": one, "four types s": four, "four / one": four / one,
+                        "abstracts/s (four types)": len(documents) / four}
     return results
 
 
@@ -151,7 +152,8 @@ def main(argv=None) -> None:
                         help="model folders; ratios are taken against the first")
     parser.add_argument("--documents", type=int, default=20)
     parser.add_argument("--sentences_per_document", type=int, default=12)
-    parser.add_argument("--dtype", default="float32", choices=["auto", "bfloat16", "float32"])
+    parser.add_argument("--dtypes", nargs="+", default=["float32"], choices=["auto", "bfloat16", "float32", "int8"],
+                        help="each model is run in each dtype (int8: dynamic quantization of the linear layers)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cold", action="store_true", help="also time a first load with an empty backbone cache")
     parser.add_argument("--skip", nargs="*", default=[], choices=["predict", "start", "host"])
@@ -160,7 +162,7 @@ def main(argv=None) -> None:
         raise SystemExit(f"{NCBI_TEST} not found: the benchmark reads ../shared beside the project")
     documents = ncbi_documents(args.documents, args.sentences_per_document)
     words = sum(len(d["text"].split()) for d in documents) / len(documents)
-    print(f"CPU: {cpu_kind()}, {os.cpu_count()} cores; dtype {args.dtype}; {len(documents)} documents of "
+    print(f"CPU: {cpu_kind()}, {os.cpu_count()} cores; dtypes {args.dtypes}; {len(documents)} documents of "
           f"{args.sentences_per_document} NCBI-disease test sentences ({words:.0f} words each)")
     with tempfile.TemporaryDirectory() as workdir:
         workdir = Path(workdir)
@@ -171,15 +173,16 @@ def main(argv=None) -> None:
                       f"{bench_host_work(model, documents, None):.2f} ms per abstract")
         if "start" not in args.skip:
             for model in args.models:
-                figures = bench_start(model, args.dtype, args.cold, workdir)
+                figures = bench_start(model, args.dtypes[0], args.cold, workdir)
                 print(f"start, {model}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()))
         if "predict" not in args.skip:
-            results = bench_predict(args.models, documents, args.dtype, args.rounds, workdir)
-            first = results[args.models[0]]
-            for model, figures in results.items():
+            runs = [(model, dtype) for model in args.models for dtype in args.dtypes]
+            results = bench_predict(runs, documents, args.rounds, workdir)
+            first = results[runs[0]]
+            for (model, dtype), figures in results.items():
                 speedup = figures["abstracts/s (four types)"] / first["abstracts/s (four types)"]
-                print(f"predict_vaner.py, {model}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items())
-                      + f", four-type abstracts/s vs {args.models[0]}: {speedup:.2f}x")
+                print(f"predict_vaner.py, {model} ({dtype}): " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items())
+                      + f", four-type abstracts/s vs {runs[0][0]} ({runs[0][1]}): {speedup:.2f}x")
 
 
 if __name__ == "__main__":
