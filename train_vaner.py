@@ -564,7 +564,7 @@ def main(argv: list[str] | None = None) -> dict:
     check_output_dir(training_args)
     try:
         check_model_path(model_args.model_name_or_path)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, NotADirectoryError) as error:
         raise SystemExit(f"--model_name_or_path {error}") from None
     resume = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
 

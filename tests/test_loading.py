@@ -286,3 +286,20 @@ def test_one_loader_spells_entity_types_and_picks_precision_and_device(tiny_vane
                           all_known_types=True)
     assert every.config.entity_types == every.config.known_entity_types
     assert next(every.parameters()).dtype == torch.bfloat16
+
+
+def test_a_cut_short_adapter_and_a_model_path_that_is_a_file_are_named(llama_dir, tokenizer, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from vaner.export import save_adapter_folder
+    from vaner.loading import load_model
+
+    peft_model = get_peft_model(VanerForTokenClassification.from_pretrained(llama_dir),
+                                LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", modules_to_save=["classifier"]))
+    folder = save_adapter_folder(peft_model, tokenizer, tmp_path / "adapter")
+    weights = folder / "adapter" / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(OSError, match="adapter_model.safetensors cannot be read as safetensors"):
+        load_model(str(folder), dtype="float32")
+    with pytest.raises(NotADirectoryError, match="config.json is a file: a model is a folder"):
+        load_model(str(folder / "config.json"))

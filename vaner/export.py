@@ -115,6 +115,8 @@ def check_model_path(model_name_or_path: str | Path) -> None:
     folder that exists here) or not of the Hub's form 'name' / 'namespace/name'."""
     name = str(model_name_or_path)
     path = Path(name).expanduser()
+    if path.is_file():
+        raise NotADirectoryError(f"{name} is a file: a model is a folder (config.json, weights or adapter/) or a Hub id")
     if path.exists():
         return
     looks_local = name.startswith((".", "~")) or path.is_absolute() or (path.parent != Path(".") and path.parent.is_dir())
