@@ -512,7 +512,12 @@ def merge_lora_adapter(model: nn.Module, adapter_config: dict, weights_file: str
                          "peft (PeftModel.merge_and_unload()) and save the full weights instead.")
     rank, alpha = adapter_config["r"], adapter_config["lora_alpha"]
     scaling = alpha / rank**0.5 if adapter_config.get("use_rslora") else alpha / rank
-    state = {key.removeprefix("base_model.model."): value for key, value in load_file(weights_file).items()}
+    try:
+        weights = load_file(weights_file)
+    except Exception as error:  # safetensors' own errors do not name the file
+        raise OSError(f"{weights_file} cannot be read as safetensors ({error}): the file is damaged or cut short; "
+                      "download or copy the model folder again") from error
+    state = {key.removeprefix("base_model.model."): value for key, value in weights.items()}
     parameters = dict(model.named_parameters())
     full_weights = {}
     for key, value in state.items():
