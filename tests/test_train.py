@@ -178,11 +178,13 @@ def test_card_metadata_names_hub_ids_only(tmp_path):
     rows = [{"corpus": "NCBI-disease", "split": "test", "precision": 0.8, "recall": 0.9, "f1": 0.847}]
     fields = dict(entity_types=["Disease"], dataset_names=["NCBI-disease"], weights_note="", split_note="",
                   train_rows=10, dbr_rows=5, method="LoRA.", learning_rate=2e-4, lr_scheduler_type="constant",
-                  batch_size=8, epochs="1.00", max_length=128, seed=42, bidirectional=True, command="python train_vaner.py")
+                  batch_size=8, epochs="1.00", max_length=128, seed=42, bidirectional=True, multi_type=True,
+                  command="python train_vaner.py")
     card = write_model_card(tmp_path, repo_id="someone/vaner", results=rows, base_model="meta-llama/Llama-2-7b-hf",
                             dataset="someone/vaner-dbr", **fields)
     assert card.data.base_model == "meta-llama/Llama-2-7b-hf" and card.data.datasets == ["someone/vaner-dbr"]
     assert card.data.eval_results[0].metric_value == 0.847
+    assert "one forward pass tags every type" in card.text
 
 
 def test_validation_scores_follow_each_sentence_to_its_corpus_under_group_by_length(llama_dir, toy_mixture_dir, tmp_path):
