@@ -102,6 +102,7 @@ print(imported - started, time.perf_counter() - imported)
 def bench_start(model: str, dtype: str, cold: bool, workdir: Path) -> dict:
     """Imports and model load in fresh processes: warm cache (a second load), and cold (an empty cache) if asked."""
     environment = dict(os.environ)
+    workdir.mkdir(parents=True, exist_ok=True)
     figures = {}
     runs = [("cold", workdir / "cold-cache"), ("warm", workdir / "cold-cache")] if cold else [("warm", None)]
     for label, cache in runs:
@@ -173,7 +174,7 @@ def main(argv=None) -> None:
                       f"{bench_host_work(model, documents, None):.2f} ms per abstract")
         if "start" not in args.skip:
             for model in args.models:
-                figures = bench_start(model, args.dtypes[0], args.cold, workdir)
+                figures = bench_start(model, args.dtypes[0], args.cold, workdir / f"start-{args.models.index(model)}")
                 print(f"start, {model}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()))
         if "predict" not in args.skip:
             runs = [(model, dtype) for model in args.models for dtype in args.dtypes]
