@@ -68,10 +68,10 @@ class EvaluationArguments:
                                                               "central window, as predict_vaner.py does."})
     max_sentences: int | None = field(default=None, metadata={"help": "Evaluate only the first N sentences per corpus."})
     device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu, cuda, cuda:1, ..."})
-    dtype: Literal["auto", "bfloat16", "float16", "float32", "int8"] = field(
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = field(
         default="float32",
         metadata={"help": "Weights dtype; auto = bfloat16 on GPUs and on CPUs with native bf16, else float32 "
-                          "(predict_vaner.py's default); int8 = the backbone's linear layers quantized to int8 (CPU)."},
+                          "(predict_vaner.py's default)."},
     )
     progress: bool = field(default=True, metadata={"help": "Show progress bars (--no_progress to hide them)."})
     trust_remote_code: bool = field(

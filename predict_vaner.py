@@ -48,11 +48,10 @@ class ModelArguments:
         metadata={"help": "For an adapter-only folder: where its backbone is (e.g. a local copy when offline), "
                           "instead of the one its config records."},
     )
-    dtype: Literal["auto", "bfloat16", "float32", "int8"] = field(
+    dtype: Literal["auto", "bfloat16", "float32"] = field(
         default="auto",
         metadata={"help": "Precision of the model: auto = bfloat16 on GPUs and on CPUs with native bf16 "
-                          "(AVX512-BF16, AMX), else float32; int8 = the backbone's linear layers quantized to int8 "
-                          "(dynamic quantization, CPU only; docs/benchmarks.md has its speed and F1)."},
+                          "(AVX512-BF16, AMX), else float32."},
     )
     device: str = field(default="auto", metadata={"help": "Device: auto (cuda when available), cpu, cuda, cuda:1, ..."})
     threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: torch's choice)."})

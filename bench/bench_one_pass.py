@@ -11,7 +11,7 @@ prints figures and ratios taken in one run, rounds of the compared commands taki
    is timed is sentence splitting, tokenization, windows and decoding (goal: <= 5 ms per abstract).
 
     python bench/bench_one_pass.py --models outputs/default-per-type vaner/default_model
-    python bench/bench_one_pass.py --models vaner/default_model --dtypes float32 int8 --rounds 3
+    python bench/bench_one_pass.py --models vaner/default_model --dtypes float32 bfloat16 --rounds 3
 """
 
 from __future__ import annotations
@@ -153,8 +153,8 @@ def main(argv=None) -> None:
                         help="model folders; ratios are taken against the first")
     parser.add_argument("--documents", type=int, default=20)
     parser.add_argument("--sentences_per_document", type=int, default=12)
-    parser.add_argument("--dtypes", nargs="+", default=["float32"], choices=["auto", "bfloat16", "float32", "int8"],
-                        help="each model is run in each dtype (int8: dynamic quantization of the linear layers)")
+    parser.add_argument("--dtypes", nargs="+", default=["float32"], choices=["auto", "bfloat16", "float32"],
+                        help="each model is run in each dtype")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cold", action="store_true", help="also time a first load with an empty backbone cache")
     parser.add_argument("--skip", nargs="*", default=[], choices=["predict", "start", "host"])

@@ -19,10 +19,7 @@ from pipeline_vaner import DTYPES, choose_dtype
 
 from .export import check_model_path
 
-# The precisions of the command-line tools: the pipeline's, and int8 (dynamic quantization, CPU).
-LOAD_DTYPES = (*DTYPES, "int8")
-
-__all__ = ["DTYPES", "LOAD_DTYPES", "load_model", "load_tokenizer", "resolve_device"]
+__all__ = ["DTYPES", "load_model", "load_tokenizer", "resolve_device"]
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -62,10 +59,7 @@ def load_model(
     `base_model_name_or_path` overrides the backbone of an adapter-only folder (e.g. a local copy)."""
     check_model_path(model_name_or_path)
     device = resolve_device(device)
-    quantize = dtype == "int8"
-    if quantize and device != "cpu":
-        raise ValueError(f"dtype int8 (dynamic quantization) runs on the CPU only, not on {device}")
-    torch_dtype = choose_dtype("float32" if quantize else dtype, device)
+    torch_dtype = choose_dtype(dtype, device)
     overrides = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
     if gguf_file:
         overrides["gguf_file"] = gguf_file
@@ -79,14 +73,4 @@ def load_model(
     if all_known_types:
         model.config.entity_types = list(model.config.known_entity_types)
     model = model.to(device=device, dtype=torch_dtype).eval()
-    if quantize:
-        quantize_int8(model)
     return model, load_tokenizer(model_name_or_path, trust_remote_code, gguf_file)
-
-
-def quantize_int8(model) -> None:
-    """int8 dynamic quantization of the backbone's linear layers (int8 weights, activations quantized per batch),
-    for CPUs without native bf16; the head stays float32."""
-    from torch.ao.quantization import quantize_dynamic
-
-    model.model = quantize_dynamic(model.model, {torch.nn.Linear}, dtype=torch.qint8)
