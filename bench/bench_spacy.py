@@ -76,7 +76,8 @@ def main(argv=None) -> None:
     print(f"nlp.pipe / annotator time: {ratio:.3f} (goal <= 1.2)")
 
     spans = [sorted((s.start_char, s.end_char, s.label_) for s in doc.spans["vaner"]) for doc in docs]
-    single = [sorted((s.start_char, s.end_char, s.label_) for s in nlp(text).spans["vaner"]) for text in texts]
+    single_docs = [nlp(text) for text in texts]
+    single = [sorted((s.start_char, s.end_char, s.label_) for s in doc.spans["vaner"]) for doc in single_docs]
     cli = cli_entities(args.model, documents, args.dtype)
     print(f"entities: nlp.pipe {sum(map(len, spans))}, nlp(text) {sum(map(len, single))}, predict_vaner.py "
           f"{sum(map(len, cli))}; identical to the CLI: nlp.pipe {spans == cli}, nlp(text) {single == cli}")
