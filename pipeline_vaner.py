@@ -427,8 +427,8 @@ class DocumentAnnotator:
     `entity_types`: types to extract (default: the model's `config.entity_types`); `dataset_name`: the
     dataset the instruction names (default: the model's load-time choice, usually none). See the module
     docstring for `tokenization`, windows (`max_length` sub-tokens of sentence, consecutive windows
-    overlapping by `stride`), scores and `overlaps`. `batch_size` rows (window x type) go through the
-    model at once; `pool_windows` windows are gathered and sorted by length before batching, which
+    overlapping by `stride`), scores and `overlaps`. `batch_size` rows (window x type; a window for a multi-type
+    model) go through the model at once; `pool_windows` windows are gathered and sorted by length before batching, which
     bounds memory while streaming.
     """
 
@@ -622,9 +622,8 @@ class DocumentAnnotator:
         positions = np.fromiter((p for window, _ in rows for p in window.label_positions), dtype=np.int64,
                                 count=sum(counts))
         has_token = positions >= 0
-        index = [torch.from_numpy(row_of_unit[has_token]).to(logits.device),
-                 torch.from_numpy(positions[has_token]).to(logits.device)]
-        gathered = logits[index[0], index[1]].float().cpu().numpy()
+        gathered = logits[torch.from_numpy(row_of_unit[has_token]).to(logits.device),
+                          torch.from_numpy(positions[has_token]).to(logits.device)].float().cpu().numpy()
         if one_pass:  # typed logits: type k's O/B/I probabilities are softmax([0, B-k, I-k])
             scores = np.stack([gathered[:, [0, 1 + 2 * k, 2 + 2 * k]] for k in self.type_indices], axis=1)
         else:
