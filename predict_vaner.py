@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from vaner.documents import DocumentAnnotator
     from vaner.formats import (
+        check_include_text,
         check_output_is_not_an_input,
         expand_inputs,
         output_format_for,
@@ -178,9 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         arguments.error(f"--encoding {data_args.encoding}: {error}")
     try:
         output_format = output_format_for(data_args.output, data_args.output_format)
-        if data_args.include_text and output_format != "jsonl":
-            raise ValueError(f"--include_text adds the text to JSONL records; {output_format} output carries each "
-                             "document's text already")
+        check_include_text(output_format, data_args.include_text)
         check_output_is_not_an_input(data_args.output, expand_inputs(data_args.input))  # fail early on a missing input
         model, tokenizer = load_model(model_args.model_name_or_path, model_args.entity_types, model_args.dataset_name,
                                       model_args.dtype, model_args.device, model_args.trust_remote_code,

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .formats import OUTPUT_FORMATS, output_format_for, read_documents, write_documents
+from .formats import OUTPUT_FORMATS, check_include_text, output_format_for, read_documents, write_documents
 from .textfiles import STDIO
 
 logger = logging.getLogger("vaner.distributed")
@@ -287,6 +287,7 @@ def run_distributed(settings: dict[str, Any], progress: bool = True, fault=None)
     if settings["output_format"] == "auto":
         settings["output_format"] = "jsonl" if Path(settings["output"]).suffix == "" else output_format_for(
             settings["output"], "auto")
+    check_include_text(settings["output_format"], settings["include_text"])
     output_dir = Path(settings["output"])
     if output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"--ray writes one output shard per input shard: --output must be a folder, not {output_dir}")

@@ -383,6 +383,14 @@ def _escape(text: str) -> str:
     return html.escape(_XML_INVALID.sub("\ufffd", text), quote=True)
 
 
+def check_include_text(output_format: str, include_text: bool) -> None:
+    """--include_text adds the text to JSONL records only; the other formats carry it already, so asking for it
+    there is refused rather than ignored (single-process and --ray runs alike)."""
+    if include_text and output_format != "jsonl":
+        raise ValueError(f"--include_text adds the text to JSONL records; {output_format} output carries each "
+                         "document's text already")
+
+
 def output_format_for(path: str | Path, output_format: str | None = None) -> str:
     """The output format asked for, else the registered one of the file's suffix (.jsonl, .pubtator, .json,
     .xml, .html), else JSONL."""
