@@ -182,6 +182,12 @@ class DataArguments:
             "type-only instructions (VANER_adapt). DBR samples never name a corpus."
         },
     )
+    unnamed_fraction: float = field(
+        default=0.0,
+        metadata={"help": "With --multi_type: this share of the corpus sentences (drawn with --seed) is trained without "
+                  "its corpus name, so that the instruction without a name (unseen corpora) learns from running text, "
+                  "not from DBR name lists alone. Default 0: every sentence names its corpus, as in the paper."},
+    )
     use_dbr: bool = field(default=True, metadata={"help": "Train on the DBR samples of the mixture too (--no_use_dbr drops them)."})
     max_length: int = field(default=128, metadata={"help": "Sentence sub-tokens per row; longer sentences are split into windows."})
     stride: int | None = field(
@@ -561,6 +567,9 @@ def main(argv: list[str] | None = None) -> dict:
                          "full weights already: drop --merge.")
     if model_args.init_adapter and model_args.full_finetune:
         raise SystemExit("--init_adapter warm-starts a LoRA adapter; --full_finetune trains no adapter.")
+    if data_args.unnamed_fraction and not model_args.multi_type:
+        raise SystemExit("--unnamed_fraction is a --multi_type option; the per-type mode trains the paper's recipe "
+                         "(--no_use_dataset_names trains it without names).")
     check_output_dir(training_args)
     try:
         check_model_path(model_args.model_name_or_path)
@@ -579,7 +588,8 @@ def main(argv: list[str] | None = None) -> dict:
     if vaner_config.multi_type:
         names = vaner_config.dataset_names if data_args.use_dataset_names else []
         train_rows = tokenize_multi_type_dataset(mixture["train"], tokenizer, data_args.max_length, vaner_config.head_types,
-                                                 names, data_args.stride, training_args.seed)
+                                                 names, data_args.stride, training_args.seed,
+                                                 data_args.unnamed_fraction)
         logger.info("multi-type rows: %d windows from %d table rows", len(train_rows), len(mixture["train"]))
         train_columns = [column for column in MODEL_INPUT_COLUMNS if column != "entity_type_ids"]
     else:

@@ -148,3 +148,20 @@ def test_stock_api_loads_a_multi_type_folder(tokenizer, tmp_path):
     assert [(r["entity_group"], r["start"], r["end"]) for r in ner(TEXTS[1])] == expected
     subset = AutoModelForTokenClassification.from_pretrained(tmp_path, trust_remote_code=True, entity_types=["Gene"])
     assert subset.classifier.out_features == 12 and subset.config.id2label == {0: "O", 1: "B-Gene", 2: "I-Gene"}
+
+
+def test_unnamed_fraction_drops_corpus_names_from_corpus_sentences_only(tokenizer):
+    ncbi = [Sentence(("BRCA1", "mutant", f"mice{i}", "."), ("B", "I", "O", "O"), "Disease", "NCBI-disease")
+            for i in range(200)]
+    table = sentences_to_dataset(ncbi).add_item(
+        dbr_row(["cisplatin", "mice"], ["Chemical", "Species"], "Chemical", "NCBI-disease"))
+    named = tokenize_multi_type_dataset(table, tokenizer, 128, TYPES, ["NCBI-disease"])
+    assert named["dataset_ids"][:200] == [0] * 200
+    rows = tokenize_multi_type_dataset(table, tokenizer, 128, TYPES, ["NCBI-disease"], seed=3, unnamed_fraction=0.25)
+    unnamed = rows["dataset_ids"][:200].count(-1)
+    assert 30 <= unnamed <= 70 and rows["dataset_ids"][200] == -1
+    assert rows["labels"] == named["labels"]  # a name is dropped, never a label
+    assert rows["dataset_ids"] == tokenize_multi_type_dataset(
+        table, tokenizer, 128, TYPES, ["NCBI-disease"], seed=3, unnamed_fraction=0.25)["dataset_ids"]
+    with pytest.raises(ValueError, match="unnamed_fraction"):
+        tokenize_multi_type_dataset(table, tokenizer, 128, TYPES, ["NCBI-disease"], unnamed_fraction=1.5)

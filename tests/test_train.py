@@ -387,7 +387,8 @@ def test_multi_type_training_warm_started_from_a_per_type_folder(llama_dir, toy_
 
 
 @pytest.mark.parametrize("options, message", [(["--full_finetune", "--merge"], "drop --merge"),
-                                              (["--full_finetune", "--init_adapter", "x"], "trains no adapter")])
+                                              (["--full_finetune", "--init_adapter", "x"], "trains no adapter"),
+                                              (["--unnamed_fraction", "0.25"], "is a --multi_type option")])
 def test_options_that_would_be_ignored_are_refused(llama_dir, toy_mixture_dir, tmp_path, options, message):
     with pytest.raises(SystemExit, match=message):
         train_vaner.main(train_arguments(llama_dir, toy_mixture_dir, tmp_path / "model", *options))

@@ -265,11 +265,16 @@ def tokenize_multi_type_dataset(
     dataset_names: Sequence[str],
     stride: int | None = None,
     seed: int = 0,
+    unnamed_fraction: float = 0.0,
 ) -> Dataset:
     """Multi-type model inputs (`MULTI_TYPE_FEATURES`) of a `DATASET_FEATURES` table: `merge_type_rows`, then the
     rows of `WordWindows` as for `tokenize_dataset`, with labels (sub-tokens, `entity_types`) and -100 in the
     columns of types the sentence's corpus does not annotate. A sentence merged from two corpora names one of
-    them in its instruction, drawn with `seed`, so that both names learn both types."""
+    them in its instruction, drawn with `seed`, so that both names learn both types. `unnamed_fraction` of the
+    corpus sentences (drawn with `seed`) name no corpus, so that the instruction without a name, which unseen
+    corpora get, learns from running text and not from DBR name lists alone."""
+    if not 0.0 <= unnamed_fraction <= 1.0:
+        raise ValueError(f"unnamed_fraction must be within [0, 1], got {unnamed_fraction}")
     import random
 
     rng = random.Random(seed)
@@ -282,6 +287,8 @@ def tokenize_multi_type_dataset(
         for sentence, windows in zip(batch, windower.sentences([sentence.tokens for sentence in batch])):
             corpus = rng.choice(sentence.corpora)
             dataset_id = -1 if sentence.kind == "dbr" else dataset_index(corpus, dataset_names)
+            if unnamed_fraction and dataset_id >= 0 and rng.random() < unnamed_fraction:
+                dataset_id = -1
             word_labels = [[sentence.tags[t][word] if t in sentence.tags else IGNORE_INDEX for t in entity_types]
                            for word in range(len(sentence.tokens))]
             for window in window_rows(windows):
