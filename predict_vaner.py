@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import codecs
 import logging
+import signal
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 from transformers import HfArgumentParser
+from transformers.utils.logging import disable_progress_bar
 
 from vaner import DEFAULT_MODEL
 from vaner.formats import INPUT_FORMATS, OUTPUT_FORMATS
 
 logger = logging.getLogger("predict_vaner")
+EXIT_DOCUMENTS_LOST = 3  # the run finished, but some documents could not be read or annotated (see the log)
 
 
 @dataclass
@@ -65,7 +68,9 @@ class ModelArguments:
 @dataclass
 class DataArguments:
     input: list[str] = field(
-        metadata={"help": "Input files or folders (every file in a folder, sorted); - reads standard input."}
+        metadata={"help": "Input files or folders (the files of a folder, sorted; its subfolders are named in a warning, "
+                          "not read); - reads standard input. gzip files (.gz) are read transparently; binary files "
+                          "and other compressions are error records."}
     )
     input_format: str = field(
         default="auto",
@@ -154,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                                       progress=annotation_args.progress)
         except (ValueError, OSError) as error:
             arguments.error(str(error))
-        return 1 if summary["failed"] else 0
+        return 1 if summary["failed"] else EXIT_DOCUMENTS_LOST if summary["errors"] else 0
     if ray_args.ray_actors is not None or ray_args.skip_existing or ray_args.ray_actors_per_gpu != 1:
         arguments.error("--ray_actors, --ray_actors_per_gpu and --skip_existing go with --ray")
 
@@ -164,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     from vaner.formats import (
         check_include_text,
         check_output_is_not_an_input,
+        check_output_path,
         expand_inputs,
         output_format_for,
         read_documents,
@@ -173,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if model_args.threads:
         torch.set_num_threads(model_args.threads)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # Slurm, Kubernetes, kill: no temporary output left behind
     try:
         codecs.lookup(data_args.encoding)  # an unknown --encoding is an error here, not after the model loads
     except LookupError as error:
@@ -180,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         output_format = output_format_for(data_args.output, data_args.output_format)
         check_include_text(output_format, data_args.include_text)
+        check_output_path(data_args.output)  # a folder, a missing folder, no permission: before the model loads
         check_output_is_not_an_input(data_args.output, expand_inputs(data_args.input))  # fail early on a missing input
+        if not annotation_args.progress:
+            disable_progress_bar()  # the model's loading bars (GGUF de-quantizing, weights) too
         model, tokenizer = load_model(model_args.model_name_or_path, model_args.entity_types, model_args.dataset_name,
                                       model_args.dtype, model_args.device, model_args.trust_remote_code,
                                       base_model_name_or_path=model_args.base_model_name_or_path)
@@ -201,17 +211,27 @@ def main(argv: list[str] | None = None) -> int:
     write_documents(annotated, data_args.output, output_format, annotator.entity_types,
                     include_text=data_args.include_text,
                     infons={"model": model_args.model_name_or_path, "entity_types": " ".join(annotator.entity_types)})
-    logger.info("%d documents, %d entities written to %s (%s)%s", counts["documents"], counts["entities"],
-                data_args.output, output_format,
-                f"; {counts['errors']} documents could not be read (see the warnings)" if counts["errors"] else "")
+    logger.info("%d documents annotated, %d entities, written to %s (%s)", counts["documents"] - counts["errors"],
+                counts["entities"], data_args.output, output_format)
     if counts["duplicates"]:
         logger.warning("%d documents have the id of an earlier document (first: %r): their output records share ids",
                        counts["duplicates"], counts["first_duplicate"])
+    if counts["errors"]:
+        kept = ("kept as records with an \"error\" field" if output_format == "jsonl"
+                else f"left out of the {output_format} output (JSONL output keeps them as error records)")
+        logger.error("%d of %d documents could not be read or annotated (%s; see the warnings above): exit status %d",
+                     counts["errors"], counts["documents"], kept, EXIT_DOCUMENTS_LOST)
+        return EXIT_DOCUMENTS_LOST
     return 0
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def cli() -> None:
-    """The console script (pyproject.toml [project.scripts]): exit status 0 on success."""
+    """The console script (pyproject.toml [project.scripts]): exit status 0 on success, 3 when documents could
+    not be read or annotated (the others are written), 2 for bad options, 1 for a failure."""
     sys.exit(main())
 
 

@@ -57,8 +57,8 @@ def test_every_input_and_output_format(tiny_vaner_dir, inputs, tmp_path, caplog)
     outputs = {name: tmp_path / f"out.{name}" for name in ("jsonl", "pubtator", "json", "html")}
     for name, output in outputs.items():
         text = ["--include_text"] if name == "jsonl" else []  # the other formats carry the text themselves
-        assert run(["--model_name_or_path", tiny_vaner_dir, "--input", inputs, "--output", output,
-                    "--entity_types", "disease", "Gene", *text]) == 0
+        assert run(["--model_name_or_path", tiny_vaner_dir, "--input", inputs, "--output", output,  # docs.jsonl:2
+                    "--entity_types", "disease", "Gene", *text]) == predict_vaner.EXIT_DOCUMENTS_LOST
 
     records = [json.loads(line) for line in outputs["jsonl"].read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in records] == ["abstract", "blank", "j1", "docs.jsonl:2", "77", "empty", "undecodable"]
@@ -175,7 +175,8 @@ def test_lone_surrogates_become_error_records_and_the_run_goes_on(tiny_vaner_dir
                     '{"id": "t", "text": "Ovarian \\udc00 cancer."}\n'
                     '{"id": "ok2", "text": "Ovarian cancer \\ud83d\\ude00."}\n', encoding="utf-8")
     output = tmp_path / "out.jsonl"
-    assert run(["--model_name_or_path", tiny_vaner_dir, "--input", data, "--output", output, "--include_text"]) == 0
+    assert run(["--model_name_or_path", tiny_vaner_dir, "--input", data, "--output", output,
+                "--include_text"]) == predict_vaner.EXIT_DOCUMENTS_LOST
     records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
     assert [record["id"] for record in records] == ["ok1", "docs.jsonl:2", "t", "ok2"]
     assert "docs.jsonl:2:" in records[1]["error"] and "surrogate" in records[1]["error"]

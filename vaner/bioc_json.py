@@ -8,6 +8,7 @@ readers.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from bioc import biocjson
 from .bioc_format import collection_info, to_bioc, to_document
 from .documents import Document
 from .formats import DocumentWriter, InputFormat, OutputFormat, register_input_format, register_output_format
-from .textfiles import STDIO, input_name
+from .textfiles import STDIO, input_name, open_binary
 
 
 def read_bioc_json(path: str | Path, encoding: str = "utf-8") -> Iterator[Document]:
@@ -29,7 +30,7 @@ def read_bioc_json(path: str | Path, encoding: str = "utf-8") -> Iterator[Docume
         if str(path) == STDIO:
             collection = biocjson.load(sys.stdin)
         else:
-            with open(path, encoding=encoding) as handle:
+            with io.TextIOWrapper(open_binary(path), encoding=encoding) as handle:  # .gz too
                 collection = biocjson.load(handle)
     except (ValueError, KeyError, TypeError) as error:
         yield Document(Path(name).name, "", source=name, error=f"{name}: not readable as a BioC JSON collection "

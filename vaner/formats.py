@@ -27,7 +27,7 @@ from typing import IO
 
 from .documents import AnnotatedDocument, Document, Entity
 from .pubtator import TEXT_LINE, read_pubtator_documents
-from .textfiles import STDIO, decode, input_name, open_binary
+from .textfiles import SNIFF_BYTES, STDIO, decode, head_bytes, input_name, open_binary, unreadable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class InputFormat:
     help: str
     suffixes: tuple[str, ...] = ()
     sniff: Callable[[str], bool] | None = None
+    claims: Callable[[str], bool] | None = None  # for a suffix that formats share (.xml): does the file's head fit?
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[str | Path]:
-    """Files to read: each path as given, a folder's files (sorted, hidden ones skipped), "-" for stdin."""
+    """Files to read: each path as given, a folder's files (sorted, hidden ones skipped), "-" for stdin. A
+    folder's subfolders are not read (a folder is one level, as a shard folder of --ray is); a warning names them."""
     files: list[str | Path] = []
     for path in paths:
         if str(path) == STDIO:
@@ -101,7 +103,13 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[str | Path]:
             continue
         path = Path(path)
         if path.is_dir():
-            files.extend(sorted(child for child in path.iterdir() if child.is_file() and not child.name.startswith(".")))
+            children = sorted(child for child in path.iterdir() if not child.name.startswith("."))
+            files.extend(child for child in children if child.is_file())
+            folders = [child.name for child in children if child.is_dir()]
+            if folders:
+                logger.warning("%s: %d subfolder%s not read (%s): a folder's own files are the inputs; name a "
+                               "subfolder as an input to read it", path, len(folders), "s" * (len(folders) > 1),
+                               ", ".join(folders[:5]) + (", ..." if len(folders) > 5 else ""))
         elif path.is_file():
             files.append(path)
         else:
@@ -121,15 +129,22 @@ def check_output_is_not_an_input(output: str | Path, inputs: Iterable[str | Path
 
 
 def detect_input_format(path: str | Path) -> str:
-    """The registered input format of a file's suffix (.jsonl, .pubtator, ...), else the first whose `sniff`
-    accepts the first non-blank line ("{" for JSONL, "ID|t|title" for PubTator), else "text"."""
+    """The registered input format of a file's suffix (.jsonl, .pubtator, ...; a `.gz` after it is looked
+    through), the one whose `claims` accepts the file's head where formats share the suffix (BioC and PubMed
+    XML), else the first whose `sniff` accepts the first non-blank line ("{" for JSONL, "ID|t|title" for
+    PubTator), else "text"."""
     if str(path) == STDIO:
         return DEFAULT_INPUT_FORMAT
     path = Path(path)
-    for name, input_format in INPUT_FORMATS.items():
-        if path.suffix.lower() in input_format.suffixes:
-            return name
-    with path.open("rb") as handle:
+    suffix = Path(path.stem).suffix if path.suffix.lower() == ".gz" else path.suffix
+    candidates = [name for name, input_format in INPUT_FORMATS.items() if suffix.lower() in input_format.suffixes]
+    if len(candidates) > 1:
+        head = head_bytes(path, SNIFF_BYTES).decode("utf-8", errors="replace")
+        return next((name for name in candidates if INPUT_FORMATS[name].claims and INPUT_FORMATS[name].claims(head)),
+                    candidates[0])
+    if candidates:
+        return candidates[0]
+    with open_binary(path) as handle:
         for raw_line in handle:
             line = raw_line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
             if not line:
@@ -146,6 +161,11 @@ def read_documents(paths: Iterable[str | Path], input_format: str = "auto", enco
     if input_format != "auto" and input_format not in INPUT_FORMATS:
         raise ValueError(f"input format must be one of {('auto', *INPUT_FORMATS)}, not {input_format!r}")
     for path in expand_inputs(paths):
+        reason = unreadable_reason(path, encoding)
+        if reason:  # a PNG or a .bz2 file annotated as text would give entities from noise
+            name = input_name(path)
+            yield Document(Path(name).name, "", source=name, error=f"{name}: {reason}; not annotated")
+            continue
         file_format = detect_input_format(path) if input_format == "auto" else input_format
         yield from INPUT_FORMATS[file_format].read(path, encoding)
 
@@ -159,6 +179,8 @@ def read_text_file(path: str | Path, encoding: str = "utf-8") -> Document:
     if text.startswith("\ufeff"):
         text = text[1:]
     document_id = "stdin" if str(path) == STDIO else Path(path).stem
+    if str(path) != STDIO and Path(path).suffix.lower() == ".gz":
+        document_id = Path(document_id).stem  # notes.txt.gz is document "notes"
     return Document(document_id, text, source=input_name(path))
 
 
@@ -264,7 +286,27 @@ class PubTatorWriter(DocumentWriter):
     entity, a blank line after each document. A document read from PubTator gets its title and abstract
     back unchanged; any other document is written whole as its title (with an empty abstract), which
     keeps its offsets. Tabs and line breaks in a text become spaces (same offsets). Documents with an
-    error are left out."""
+    error are left out.
+
+    An id the format cannot hold as it is (tabs, line breaks, "|", empty) is changed so that it can, and never
+    into an id that another document of the output has: a changed id that is taken gets "_2", "_3", ... The
+    changes are logged (a count and the first) when the writer closes."""
+
+    def __init__(self, stream: IO[str]):
+        super().__init__(stream)
+        self.owners: dict[str, str] = {}  # written id -> the document id it was written for
+        self.changed: list[tuple[str, str]] = []
+
+    def _pubtator_id(self, document_id: str) -> str:
+        base = pubtator_safe(document_id).replace("|", "_").strip() or f"document_{self.count + 1}"
+        written, number = base, 1
+        while self.owners.get(written, document_id) != document_id:  # taken by another document
+            number += 1
+            written = f"{base}_{number}"
+        if written != document_id:
+            self.changed.append((document_id, written))
+        self.owners[written] = document_id
+        return written
 
     def _write(self, annotated):
         document = annotated.document
@@ -276,7 +318,7 @@ class PubTatorWriter(DocumentWriter):
             title, abstract = document.text[: passages[0].end], document.text[passages[1].start :]
         else:
             title, abstract = document.text, ""
-        document_id = pubtator_safe(document.document_id).replace("|", "_")
+        document_id = self._pubtator_id(document.document_id)
         lines = [f"{document_id}|t|{pubtator_safe(title)}\n"]
         if not (len(passages) == 1 and passages[0].kind == "title"):
             lines.append(f"{document_id}|a|{pubtator_safe(abstract)}\n")
@@ -284,6 +326,14 @@ class PubTatorWriter(DocumentWriter):
             lines.append(f"{document_id}\t{entity.start}\t{entity.end}\t{pubtator_safe(entity.text)}\t{entity.entity_type}\n")
         lines.append("\n")
         self.stream.write("".join(lines))
+
+    def close(self):
+        if self.changed:
+            original, written = self.changed[0]
+            logger.warning("PubTator output: %d document ids changed to fit the format (tabs, line breaks and | "
+                           "become spaces and _, an empty id a number, a taken id gets _2, _3, ...); first: %r -> %r",
+                           len(self.changed), original, written)
+        super().close()
 
 
 # Background colours of the entity types, then a palette for any other type.
@@ -411,19 +461,45 @@ def make_writer(output_format: str, stream: IO[str], entity_types: Sequence[str]
     return OUTPUT_FORMATS[output_format].writer(stream, entity_types, **options)
 
 
+def check_output_path(path: str | Path) -> None:
+    """ValueError, before any work, for an output that cannot be written: a folder, a missing folder, a place
+    without write permission. A symlink is judged by what it points to."""
+    if str(path) == STDIO:
+        return
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise ValueError(f"the output {path} is a folder: name a file in it")
+    if not target.parent.is_dir():
+        raise ValueError(f"the output {path}: its folder {target.parent} does not exist")
+    if target.exists() and not target.is_file():
+        if not os.access(target, os.W_OK):
+            raise ValueError(f"the output {path}: no permission to write to it")
+        return  # a device or a pipe is written in place
+    if target.exists() and not os.access(target, os.W_OK):
+        raise ValueError(f"the output {path}: no permission to write to it")
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise ValueError(f"the output {path}: no permission to create files in {target.parent}")
+
+
 def write_documents(annotated: Iterable[AnnotatedDocument], path: str | Path, output_format: str | None = None,
                     entity_types: Sequence[str] = (), **options) -> int:
     """Write annotated documents to a file ("-": stdout) as they come; returns how many were written.
 
-    A file is written under a temporary hidden name in its folder and renamed when complete, so an
-    interrupted run leaves any earlier file of that name whole (and no cut-off file)."""
+    A regular file is written under a temporary hidden name in its folder and renamed when complete, so an
+    interrupted run leaves any earlier file of that name whole (and no cut-off file); the file it replaces
+    keeps its mode and, where permitted, its owner. A symlink is followed (the file it points to is
+    replaced, the link stays); a device or a pipe (/dev/null, /dev/stdout) is written in place."""
     output_format = output_format_for(path, output_format)
+    temporary = target = None
     if str(path) == STDIO:
-        stream, temporary = sys.stdout, None
+        stream = sys.stdout
     else:
-        path = Path(path)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        stream = temporary.open("w", encoding="utf-8", newline="\n")
+        target = Path(os.path.realpath(path))
+        if target.exists() and not target.is_file():
+            stream, target = target.open("w", encoding="utf-8", newline="\n"), None
+        else:
+            temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            stream = temporary.open("w", encoding="utf-8", newline="\n")
     try:
         with make_writer(output_format, stream, entity_types, **options) as writer:
             for document in annotated:
@@ -431,15 +507,31 @@ def write_documents(annotated: Iterable[AnnotatedDocument], path: str | Path, ou
         if temporary is not None:
             stream.flush()
             os.fsync(stream.fileno())
+            _keep_mode_and_owner(target, temporary)
     except BaseException:
         if temporary is not None:
             stream.close()
             temporary.unlink(missing_ok=True)
         raise
-    if temporary is not None:
+    if stream is not sys.stdout:
         stream.close()
-        os.replace(temporary, path)
+    if temporary is not None:
+        os.replace(temporary, target)
     return writer.count
+
+
+def _keep_mode_and_owner(target: Path, temporary: Path) -> None:
+    """Give the new file the mode (and owner, where permitted) of the file it replaces: an output readable by
+    its owner alone (0600) stays so, though it now holds the whole input text."""
+    try:
+        status = target.stat()
+    except FileNotFoundError:
+        return
+    os.chmod(temporary, status.st_mode & 0o7777)
+    try:
+        os.chown(temporary, status.st_uid, status.st_gid)
+    except PermissionError:
+        pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -479,6 +571,7 @@ for _module in FORMAT_MODULES:
 __all__ = [
     "INPUT_FORMATS", "OUTPUT_FORMATS", "InputFormat", "OutputFormat", "register_input_format",
     "register_output_format", "DocumentWriter", "HtmlWriter", "JsonlWriter", "PubTatorWriter", "check_output_is_not_an_input",
+    "check_output_path",
     "detect_input_format",
     "expand_inputs", "make_writer", "output_format_for", "read_documents", "read_jsonl", "read_pubtator_documents",
     "read_text_file", "write_documents",

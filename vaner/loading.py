@@ -8,7 +8,9 @@ class of its own) runs only with `trust_remote_code=True`. Precision follows one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoTokenizer
@@ -40,6 +42,30 @@ def load_tokenizer(model_name_or_path: str, trust_remote_code: bool = False, ggu
     return tokenizer
 
 
+def overrides_of(entity_types: Sequence[str] | str | None, dataset_name: str | None) -> dict:
+    overrides = {}
+    if entity_types is not None:
+        overrides["entity_types"] = [entity_types] if isinstance(entity_types, str) else list(entity_types)
+    if dataset_name is not None:
+        overrides["dataset_name"] = dataset_name
+    return overrides
+
+
+def check_served_config(model_name_or_path: str, overrides: dict) -> None:
+    """ValueError for an entity type or dataset name a local VANER folder does not know, from its config.json
+    alone: before the backbone loads, not after (a Hub id is checked when it loads)."""
+    config_file = Path(model_name_or_path) / "config.json"
+    if not overrides or not config_file.is_file():
+        return
+    if json.loads(config_file.read_text(encoding="utf-8")).get("model_type") != VanerConfig.model_type:
+        return  # a backbone folder: a new VANER, checked when it is built
+    config = VanerConfig.from_pretrained(model_name_or_path)
+    for name, value in overrides.items():
+        setattr(config, name, value)
+    config.check_entity_types()
+    config.check_dataset_name()
+
+
 def load_model(
     model_name_or_path: str,
     entity_types: Sequence[str] | None = None,
@@ -58,15 +84,12 @@ def load_model(
     `all_known_types` serves every type the model knows (evaluation asks each corpus for its own type);
     `base_model_name_or_path` overrides the backbone of an adapter-only folder (e.g. a local copy)."""
     check_model_path(model_name_or_path)
+    check_served_config(model_name_or_path, overrides_of(entity_types, dataset_name))
     device = resolve_device(device)
     torch_dtype = choose_dtype(dtype, device)
-    overrides = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
+    overrides = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code, **overrides_of(entity_types, dataset_name)}
     if gguf_file:
         overrides["gguf_file"] = gguf_file
-    if entity_types is not None:
-        overrides["entity_types"] = [entity_types] if isinstance(entity_types, str) else list(entity_types)
-    if dataset_name is not None:
-        overrides["dataset_name"] = dataset_name
     if base_model_name_or_path:
         overrides["base_model_name_or_path"] = base_model_name_or_path
     model = VanerForTokenClassification.from_pretrained(model_name_or_path, **overrides)

@@ -4,6 +4,7 @@ become U+FFFD with a warning; "-" is standard input)."""
 
 from __future__ import annotations
 
+import gzip
 import logging
 import sys
 from pathlib import Path
@@ -62,10 +63,49 @@ def undecodable_file_error(path: str | Path, error_class: type[ValueError] = Cor
 # Tolerant reading
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+# Other compressed and archive formats, by their first bytes: refused with their name, never read as text.
+COMPRESSED_MAGIC = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip", b"(\xb5/\xfd": "zstd",
+                    b"7z\xbc\xaf\x27\x1c": "7z"}
+UNICODE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+SNIFF_BYTES = 8192
+
+
 def open_binary(path: str | Path) -> IO[bytes]:
+    """A binary stream of a document file ("-": standard input); gzip data (by its first bytes, whatever the
+    file's name) is decompressed as it is read, so `.gz` inputs are read transparently."""
     if str(path) == STDIO:
-        return _NoClose(sys.stdin.buffer)
-    return Path(path).open("rb")
+        stream = sys.stdin.buffer
+        if hasattr(stream, "peek") and stream.peek(2)[:2] == GZIP_MAGIC:
+            return gzip.GzipFile(fileobj=stream, mode="rb")
+        return _NoClose(stream)
+    with Path(path).open("rb") as handle:
+        compressed = handle.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if compressed else Path(path).open("rb")
+
+
+def head_bytes(path: str | Path, size: int = SNIFF_BYTES) -> bytes:
+    """The first `size` bytes of a document file, decompressed (a file, not standard input)."""
+    with open_binary(path) as handle:
+        return handle.read(size)
+
+
+def unreadable_reason(path: str | Path, encoding: str) -> str | None:
+    """Why a document file is not text to annotate: compressed in a format other than gzip, or binary (NUL
+    bytes in its first 8 KB, while `encoding` is no UTF-16/32 and no byte-order mark says so); None for text."""
+    if str(path) == STDIO:
+        return None
+    try:
+        head = head_bytes(path)
+    except (OSError, EOFError) as error:  # a damaged gzip file
+        return f"not readable ({error})"
+    for magic, name in COMPRESSED_MAGIC.items():
+        if head.startswith(magic):
+            return f"{name}-compressed; only gzip (.gz) inputs are decompressed: decompress it first"
+    wide = encoding.lower().replace("-", "").replace("_", "").startswith(("utf16", "utf32"))
+    if b"\x00" in head and not wide and not head.startswith(UNICODE_BOMS):
+        return "a binary file (it holds NUL bytes), not text"
+    return None
 
 
 class _NoClose:

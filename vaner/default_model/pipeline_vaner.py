@@ -586,15 +586,20 @@ class DocumentAnnotator:
             for slot in self.row_slots
         ]
         rows.sort(key=lambda row: len(row[0].input_ids) + self.instruction_lengths[row[1] or 0])
+        shown = 0  # the bar moves with the rows done, in the pool's share of documents, not only at its end
         for batch_start in range(0, len(rows), self.batch_size):
             self._run_batch(rows[batch_start : batch_start + self.batch_size])
+            done = len(pool) * min(batch_start + self.batch_size, len(rows)) // len(rows)
+            if bar is not None and done > shown:
+                bar.update(done - shown)
+                shown = done
+        if bar is not None and len(pool) > shown:
+            bar.update(len(pool) - shown)
         for prepared in pool:
             annotated = self._decode_document(prepared)
             for sentence in prepared.sentences:  # free the probabilities as soon as they are used
                 for window in sentence.windows:
                     window.probabilities.clear()
-            if bar is not None:
-                bar.update(1)
             yield annotated
 
     def _run_batch(self, rows: list[tuple[Window, int | None]]) -> None:
