@@ -101,8 +101,10 @@ def expand_shards(inputs: list[str]) -> list[Path]:
 
 
 def output_path(shard: Path, output_dir: Path, output_format: str) -> Path:
-    """The output shard of an input shard: same name, the output format's first registered suffix."""
-    return output_dir / (shard.stem + OUTPUT_FORMATS[output_format].suffixes[0])
+    """The output shard of an input shard: same name, the output format's first registered suffix (a `.gz`
+    input loses both suffixes: pubmed25n0001.xml.gz -> pubmed25n0001.jsonl)."""
+    stem = Path(shard.stem).stem if shard.suffix.lower() == ".gz" else shard.stem
+    return output_dir / (stem + OUTPUT_FORMATS[output_format].suffixes[0])
 
 
 def plan_shards(inputs: list[str], output_dir: str | Path, output_format: str) -> list[tuple[Path, Path]]:
