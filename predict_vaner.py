@@ -81,7 +81,9 @@ class DataArguments:
                   + "), else by the first line (tried in the order above), else text (standard input: text)."},
     )
     encoding: str = field(default="utf-8", metadata={"help": "Encoding of the inputs; undecodable bytes become "
-                                                               "U+FFFD with a warning naming the file."})
+                                                               "U+FFFD with a warning naming the file. XML inputs "
+                                                               "(BioC, PubMed) declare their own: a warning says it "
+                                                               "is not used for them."})
     output: str = field(default="-", metadata={"help": "Output file; - writes standard output."})
     output_format: str = field(
         default="auto",

@@ -3,7 +3,9 @@ BioC formats (vaner.bioc_xml, vaner.bioc_json) read and write with these.
 
 Reading: `bioc.get_text` lays the passages out at their document-level offsets (gaps filled with line
 breaks), so the offsets of our entities are the document-level offsets of the file. Each passage becomes a
-`Passage` (sentences never cross one), of the kind its `type` infon names.
+`Passage` (sentences never cross one), of the kind its `type` infon names. Offsets that would lay out an
+absurdly long text (a passage at offset 300,000,000 in a file of 300 bytes) are refused before `bioc.get_text`
+fills the gap: the document becomes one with an error (`layout_problem`).
 
 Writing: a document read from BioC is written back as it was read, existing annotations and relations
 included, with ours added to the passage where each entity starts: infons `type`, `score` and `model` (the
@@ -36,8 +38,13 @@ class BioCSourceDocument(Document):
 
 def to_document(bioc_document: bioc.BioCDocument, where: str, fallback_id: str) -> Document:
     """The `Document` of a BioC document: text laid out by `bioc.get_text` (document-level offsets), one
-    `Passage` per BioC passage. Overlapping passages make a document with an error."""
-    document_id = fallback_id if bioc_document.id is None else str(bioc_document.id)
+    `Passage` per BioC passage (no id or an empty one: `fallback_id`). Overlapping passages, offsets that are
+    no integers and offsets that would lay out an absurdly long text (`layout_problem`) make a document with
+    an error."""
+    document_id = fallback_id if bioc_document.id in (None, "") else str(bioc_document.id)
+    problem = layout_problem(bioc_document)
+    if problem:
+        return Document(document_id, "", source=where, error=f"{where}: BioC document {document_id!r}: {problem}")
     try:
         _, text = bioc.get_text(bioc_document)
     except (ValueError, AssertionError) as error:
@@ -48,6 +55,48 @@ def to_document(bioc_document: bioc.BioCDocument, where: str, fallback_id: str) 
         kind = (passage.infons.get("type") or "text") if passage.infons else "text"
         passages.append(Passage(passage.offset, passage.offset + len(passage_text or ""), kind))
     return BioCSourceDocument(document_id, text or "", tuple(passages), where, bioc_document=bioc_document)
+
+
+# A document's laid-out text may be this long whatever its passages hold, and TEXT_PER_CONTENT times as long
+# as their text (gaps between passages are filled with line breaks).
+MIN_TEXT_LIMIT = 1_000_000
+TEXT_PER_CONTENT = 100
+
+
+def layout_problem(bioc_document: bioc.BioCDocument) -> str | None:
+    """Why `bioc.get_text` must not lay this document out, checked before it does (it fills the gaps before
+    passage offsets, and before sentence offsets in a passage without text, with characters): an offset that
+    is no integer, or a text that would end beyond max(MIN_TEXT_LIMIT, TEXT_PER_CONTENT x the characters of
+    the passages' text); None where it may."""
+    if bioc_document.text:  # a document-level text is taken as it is
+        return None
+    content = 0
+    ends = []  # (where the passage's text ends, the offset that puts it there)
+    for passage in bioc_document.passages:
+        if not _is_offset(passage.offset):
+            return f"passage offset {passage.offset!r} is not an integer"
+        ends.append((passage.offset + len(passage.text or ""), f"passage offset {passage.offset:,}"))
+        if passage.text:
+            content += len(passage.text)
+            continue
+        for sentence in passage.sentences:
+            if not _is_offset(sentence.offset):
+                return f"sentence offset {sentence.offset!r} is not an integer"
+            length = len(sentence.text or "")
+            content += length
+            ends.append((sentence.offset + length, f"sentence offset {sentence.offset:,} (passage offset "
+                                                   f"{passage.offset:,})"))
+    limit = max(MIN_TEXT_LIMIT, TEXT_PER_CONTENT * content)
+    for end, offset in ends:
+        if end > limit:
+            return (f"{offset} would make a text of {end:,} characters, over the limit of {limit:,} (the larger "
+                    f"of {MIN_TEXT_LIMIT:,} and {TEXT_PER_CONTENT} x its {content:,} characters of passage text); "
+                    f"not annotated")
+    return None
+
+
+def _is_offset(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def to_bioc(annotated: AnnotatedDocument, model: str | None = None, xml_safe: bool = False) -> bioc.BioCDocument:
@@ -103,4 +152,4 @@ def collection_info(source: str, date: str | None, infons: dict | None) -> bioc.
     return collection
 
 
-__all__ = ["BioCSourceDocument", "collection_info", "to_bioc", "to_document"]
+__all__ = ["BioCSourceDocument", "collection_info", "layout_problem", "to_bioc", "to_document"]

@@ -13,6 +13,7 @@ PubTator is read by vaner.pubtator in its tolerant mode (the corpus reader is it
 
 from __future__ import annotations
 
+import codecs
 import html
 import importlib
 import json
@@ -50,6 +51,7 @@ class InputFormat:
     suffixes: tuple[str, ...] = ()
     sniff: Callable[[str], bool] | None = None
     claims: Callable[[str], bool] | None = None  # for a suffix that formats share (.xml): does the file's head fit?
+    uses_encoding: bool = True  # False: the file declares its own (XML), so --encoding is not applied to it
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,9 @@ def read_documents(paths: Iterable[str | Path], input_format: str = "auto", enco
             yield Document(Path(name).name, "", source=name, error=f"{name}: {reason}; not annotated")
             continue
         file_format = detect_input_format(path) if input_format == "auto" else input_format
+        if not INPUT_FORMATS[file_format].uses_encoding and codecs.lookup(encoding).name != "utf-8":
+            logger.warning("%s: %s declares its own encoding; --encoding %s is not used for it", input_name(path),
+                           file_format, encoding)
         yield from INPUT_FORMATS[file_format].read(path, encoding)
 
 

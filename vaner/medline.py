@@ -182,7 +182,7 @@ register_input_format(InputFormat(
     "pubmed_xml", read_medline, "PubMed/MEDLINE XML, the baseline and update files (pubmed25n0001.xml.gz): one "
     "document per PubmedArticle, id = PMID, title and abstract passages (structured abstracts with their labels "
     "inline), DeleteCitation entries skipped; streamed; the XML declares its encoding (--encoding is not used)",
-    (".xml",), claims=claims_pubmed_xml,
+    (".xml",), claims=claims_pubmed_xml, uses_encoding=False,
 ))
 
 __all__ = ["claims_pubmed_xml", "read_medline"]
