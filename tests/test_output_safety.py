@@ -9,6 +9,7 @@ import os
 import signal
 import stat
 import threading
+import xml.etree.ElementTree as ElementTree
 
 import pytest
 from test_predict_cli import run
@@ -163,3 +164,14 @@ def test_no_progress_hides_the_loading_bars(tiny_vaner_dir, docs, tmp_path, capf
         assert "Loading weights" not in capfd.readouterr().err
     finally:
         hf_logging.enable_progress_bar()
+
+
+def test_a_bad_bioc_document_4_of_7_costs_itself_and_the_exit_status_says_so(tiny_vaner_dir, tmp_path):
+    from test_bioc_reliability import collection
+
+    data = tmp_path / "seven.xml"
+    data.write_text(collection(7, {4: "Significant (p < 0.05)."}), encoding="utf-8")
+    output = tmp_path / "out.xml"
+    assert run(["--model_name_or_path", tiny_vaner_dir, "--input", data, "--output", output]) == 3
+    written = ElementTree.parse(output).getroot().findall("document")
+    assert [document.findtext("id") for document in written] == ["d1", "d2", "d3", "d5", "d6", "d7"]
