@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_vaner import document_sentences
 from vaner.corpora import (
     CORPORA,
     CorpusArgumentError,
@@ -324,7 +325,7 @@ def test_read_pubtator(pubtator_path):
     assert all(second.text[a.start : a.end] == a.mention for a in second.annotations)
 
 
-def test_document_sentences_keep_offsets_and_never_split_a_mention(pubtator_path):
+def test_document_sentences_are_those_annotation_sees(pubtator_path, caplog):
     first, second = read_pubtator(pubtator_path)
     sentences = document_to_sentences(first)
     assert [" ".join(s.tokens) for s in sentences] == [
@@ -336,15 +337,21 @@ def test_document_sentences_keep_offsets_and_never_split_a_mention(pubtator_path
     ]
     for sentence in sentences:
         assert all(first.text[start:end] == token for token, (start, end) in zip(sentence.tokens, sentence.spans))
+    for document in (first, second):  # the annotator's own sentences and words, whatever the gold mentions
+        seen = [[(start + s, start + e) for _, s, e in tokenize_with_offsets(document.text[start:end])]
+                for start, end in document_sentences(document.document())]
+        assert [list(sentence.spans) for sentence in document_to_sentences(document)] == seen
     assert sentences[0].tags[-3:] == ("B-Disease", "I-Disease", "I-Disease")  # mention at the end of the title
 
-    [title, abstract] = document_to_sentences(second)
-    assert title == DocumentSentence(
+    with caplog.at_level(logging.WARNING):
+        [title, abstract] = document_to_sentences(second)
+    assert title == DocumentSentence(  # "HIV" is a mention inside the word "HIV1": the whole word is tagged
         "10002",
-        ("α", "-", "Synuclein", "aggregation", "in", "HIV", "1", "-", "infected", "Homo", "sapiens"),
-        ((0, 1), (1, 2), (2, 11), (12, 23), (24, 26), (27, 30), (30, 31), (31, 32), (32, 40), (41, 45), (46, 53)),
-        ("B-Gene", "I-Gene", "I-Gene", "O", "O", "B-Species", "O", "O", "O", "B-Species", "I-Species"),
+        ("α", "-", "Synuclein", "aggregation", "in", "HIV1", "-", "infected", "Homo", "sapiens"),
+        ((0, 1), (1, 2), (2, 11), (12, 23), (24, 26), (27, 31), (31, 32), (32, 40), (41, 45), (46, 53)),
+        ("B-Gene", "I-Gene", "I-Gene", "O", "O", "B-Species", "O", "O", "B-Species", "I-Species"),
     )
+    assert "document 10002: mentions that annotation cannot give as written: 1 widened to whole words" in caplog.text
     assert abstract.tokens[:3] == ("TNF", "-", "α")
 
 
@@ -380,12 +387,6 @@ def test_malformed_pubtator_names_the_line(tmp_path, text, line, message):
         read_pubtator(path)
     assert str(error.value).startswith(f"{path}:{line}:" if line else f"{path}:")
     assert message in str(error.value)
-
-
-def test_tokens_are_cut_at_mention_boundaries():
-    assert tokenize_with_offsets("HIV1-infected", [0, 3]) == [
-        ("HIV", 0, 3), ("1", 3, 4), ("-", 4, 5), ("infected", 5, 13)
-    ]
 
 
 def test_pubtator_abstract_continued_without_its_prefix_names_file_and_line(tmp_path):

@@ -213,49 +213,46 @@ class DocumentSentence:
 
 
 def document_to_sentences(document: PubTatorDocument) -> list[DocumentSentence]:
-    """Tokenize a document and split it into sentences with typed IOB2 tags from its mentions.
+    """Split a document into sentences of words with typed IOB2 tags from its mentions.
 
-    Words are those of the annotation path (`tokenize_with_offsets`, also cut at every mention edge) and so are
-    sentences (`pipeline_vaner.document_sentences`: the title, then the abstract's sentences), except that two
-    sentences are joined where their boundary would cut a mention. Of overlapping mentions the earliest (then
-    longest) is kept and the others are counted in a warning, since IOB2 cannot nest.
+    Sentences and words are exactly those of the annotation path (`pipeline_vaner.document_sentences`: the
+    title, then the abstract's sentences; `tokenize_with_offsets`), so that evaluation scores what annotation
+    sees and training learns from it: the gold mentions do not cut words or join sentences. A mention whose
+    edge falls inside a word covers that whole word; a mention across a sentence boundary is tagged in each
+    sentence it touches; of overlapping mentions the earliest (then longest) is kept, since IOB2 cannot nest.
+    Each case is counted in one warning per document.
     """
     text = document.text
     annotations = sorted(document.annotations, key=lambda a: (a.start, -(a.end - a.start)))
-    tokens = tokenize_with_offsets(text, [offset for a in annotations for offset in (a.start, a.end)])
-    tags = ["O"] * len(tokens)
-    dropped = 0
-    for annotation in annotations:
-        covered = [i for i, (_, start, end) in enumerate(tokens) if start >= annotation.start and end <= annotation.end]
-        if not covered or any(tags[i] != "O" for i in covered):
-            dropped += 1
-            continue
-        tags[covered[0]] = f"B-{annotation.entity_type}"
-        for i in covered[1:]:
-            tags[i] = f"I-{annotation.entity_type}"
-    if dropped:
-        logger.warning("document %s: %d overlapping mentions left out (IOB2 cannot nest them)",
-                       document.document_id, dropped)
-    spans: list[tuple[int, int]] = []
-    for start, end in document_sentences(document.document()):
-        if spans and any(a.start < start and a.end > spans[-1][1] for a in annotations):
-            spans[-1] = (spans[-1][0], end)  # the boundary would cut a mention
-        else:
-            spans.append((start, end))
+    counts = {"widened to whole words": 0, "across a sentence boundary": 0, "overlapping (left out)": 0}
     sentences: list[DocumentSentence] = []
-    position = 0
-    for _, end in spans:
-        first = position
-        while position < len(tokens) and tokens[position][1] < end:
-            position += 1
-        chunk = tokens[first:position]
-        if chunk:
-            sentences.append(DocumentSentence(
-                document.document_id,
-                tuple(token for token, _, _ in chunk),
-                tuple((token_start, token_end) for _, token_start, token_end in chunk),
-                tuple(tags[first:position]),
-            ))
+    for sentence_start, sentence_end in document_sentences(document.document()):
+        words = [(word, sentence_start + start, sentence_start + end)
+                 for word, start, end in tokenize_with_offsets(text[sentence_start:sentence_end])]
+        if not words:
+            continue
+        tags = ["O"] * len(words)
+        for annotation in annotations:
+            if annotation.start >= sentence_end or annotation.end <= sentence_start:
+                continue
+            covered = [i for i, (_, start, end) in enumerate(words) if start < annotation.end and end > annotation.start]
+            if not covered:
+                continue
+            if any(tags[i] != "O" for i in covered):
+                counts["overlapping (left out)"] += 1
+                continue
+            tags[covered[0]] = f"B-{annotation.entity_type}"
+            for i in covered[1:]:
+                tags[i] = f"I-{annotation.entity_type}"
+            if annotation.start < sentence_start or annotation.end > sentence_end:
+                counts["across a sentence boundary"] += annotation.start >= sentence_start  # once per mention
+            elif (words[covered[0]][1], words[covered[-1]][2]) != (annotation.start, annotation.end):
+                counts["widened to whole words"] += 1
+        sentences.append(DocumentSentence(document.document_id, tuple(word for word, _, _ in words),
+                                          tuple((start, end) for _, start, end in words), tuple(tags)))
+    if any(counts.values()):
+        logger.warning("document %s: mentions that annotation cannot give as written: %s", document.document_id,
+                       ", ".join(f"{count} {what}" for what, count in counts.items() if count))
     return sentences
 
 

@@ -57,19 +57,9 @@ IOB_TAGS = ("O", "B", "I")
 WORD_PATTERN = re.compile(r"\w+|[^\w\s]")
 
 
-def tokenize_with_offsets(text: str, boundaries: Iterable[int] = ()) -> list[tuple[str, int, int]]:
-    """(word, start, end) for the words of `text`; a word is also cut at every offset in `boundaries`
-    (so that each corpus annotation covers whole words)."""
-    cut_points = sorted(set(boundaries))
-    words = []
-    for match in WORD_PATTERN.finditer(text):
-        start, end = match.span()
-        for cut in cut_points:
-            if start < cut < end:
-                words.append((text[start:cut], start, cut))
-                start = cut
-        words.append((text[start:end], start, end))
-    return words
+def tokenize_with_offsets(text: str) -> list[tuple[str, int, int]]:
+    """(word, start, end) for the words of `text`: the words of training, evaluation and annotation."""
+    return [(match.group(), match.start(), match.end()) for match in WORD_PATTERN.finditer(text)]
 
 
 def dataset_index(dataset_name: str, dataset_names: Sequence[str]) -> int:
