@@ -50,7 +50,7 @@ def main(argv=None) -> None:
     parser.add_argument("--skip_host", action="store_true", help="time split_sentences only")
     args = parser.parse_args(argv)
 
-    from pipeline_vaner import split_sentences
+    from text_vaner import split_sentences
     from vaner import DEFAULT_MODEL
     from vaner.corpora import load_corpus
 

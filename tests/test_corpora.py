@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_vaner import document_sentences
+from text_vaner import document_sentences
 from vaner.corpora import (
     CORPORA,
     CorpusArgumentError,

@@ -9,7 +9,6 @@ from datasets import Dataset
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from pipeline_vaner import WordWindows
 from vaner.corpora import Sentence, load_corpus
 from vaner.features import (
     DATASET_FEATURES,
@@ -22,6 +21,7 @@ from vaner.features import (
     tokenize_dataset,
     tokenize_sentence,
 )
+from windows_vaner import WordWindows
 
 SHARED_CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 

@@ -3,10 +3,12 @@
 import pytest
 from conftest import tiny_vaner
 
-from pipeline_vaner import DocumentAnnotator, WordWindows, tokenize_with_offsets
+from annotator_vaner import DocumentAnnotator
+from text_vaner import tokenize_with_offsets
 from vaner.corpora import Sentence
 from vaner.evaluation import predict_sentence_tags
 from vaner.features import sentences_to_dataset, tokenize_dataset
+from windows_vaner import WordWindows
 
 WORDS = ("Cisplatin induced nephrotoxicity in BRCA1 mutant mice and the risk of ovarian cancer in women with "
          "mutations of the breast cancer gene rose while Naloxone reverses the antihypertensive effect of clonidine "

@@ -60,7 +60,10 @@ def test_every_saved_folder_serves_the_vaner_pipeline(tiny_vaner_dir, llama_dir,
 
     config = json.loads((tiny_vaner_dir / "config.json").read_text())
     assert config["custom_pipelines"]["token-classification"]["impl"] == "pipeline_vaner.VanerTokenClassificationPipeline"
-    assert (tiny_vaner_dir / "pipeline_vaner.py").read_text() == (PROJECT / "pipeline_vaner.py").read_text()
+    from vaner.export import REMOTE_CODE_FILES
+
+    for name in REMOTE_CODE_FILES:  # save_pretrained copies the pipeline's modules with it
+        assert (tiny_vaner_dir / name).read_text() == (PROJECT / name).read_text(), name
     ner = ner_of(tiny_vaner_dir)
     assert type(ner).__name__ == "VanerTokenClassificationPipeline"
     assert type(ner).__module__.startswith("transformers_modules."), "the folder's copy runs, as the Hub serves it"

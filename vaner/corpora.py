@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # The one word tokenizer and sentence splitter: corpora, training and annotation.
-from pipeline_vaner import document_sentences, tokenize_with_offsets
+from text_vaner import document_sentences, tokenize_with_offsets
 
 from .pubtator import PubTatorAnnotation, PubTatorDocument, is_pubtator_file, read_pubtator  # noqa: F401
 from .textfiles import CorpusFormatError, Utf8Lines, undecodable_file_error  # noqa: F401  (re-exported)
@@ -215,7 +215,7 @@ class DocumentSentence:
 def document_to_sentences(document: PubTatorDocument) -> list[DocumentSentence]:
     """Split a document into sentences of words with typed IOB2 tags from its mentions.
 
-    Sentences and words are exactly those of the annotation path (`pipeline_vaner.document_sentences`: the
+    Sentences and words are exactly those of the annotation path (`text_vaner.document_sentences`: the
     title, then the abstract's sentences; `tokenize_with_offsets`), so that evaluation scores what annotation
     sees and training learns from it: the gold mentions do not cut words or join sentences. A mention whose
     edge falls inside a word covers that whole word; a mention across a sentence boundary is tagged in each

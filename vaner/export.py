@@ -65,11 +65,14 @@ def copy_adapter_folder(source: str | Path, target: str | Path, dtype: str = "bf
 
 
 # The files the Hub serves as remote code: every VANER folder carries them (custom_object_save copies them).
-REMOTE_CODE_FILES = ("configuration_vaner.py", "modeling_vaner.py", "pipeline_vaner.py")
+# The Hub-served files: the config and model classes, the pipeline and the modules of the annotation path it
+# imports (relatively, so that transformers fetches them with it).
+REMOTE_CODE_FILES = ("configuration_vaner.py", "modeling_vaner.py", "pipeline_vaner.py", "annotator_vaner.py",
+                     "text_vaner.py", "windows_vaner.py", "precision_vaner.py")
 
 
 def refresh_remote_code(folder: str | Path) -> Path:
-    """Give a saved VANER folder the project's current remote code: the three .py files are copied in and
+    """Give a saved VANER folder the project's current remote code: the remote-code files (REMOTE_CODE_FILES) are copied in and
     config.json gains the `auto_map` and `custom_pipelines` entries (everything else in it is kept). A folder
     saved before pipeline_vaner.py existed gets the stock token-classification pipeline (sub-word fragments)
     until this is run on it."""

@@ -3,7 +3,7 @@
 The table schema is shared by every stage (corpus sentences and DBR samples alike), so it is
 defined once here.
 
-Tokenization (training, evaluation and annotation see identical rows): `pipeline_vaner.WordWindows` joins
+Tokenization (training, evaluation and annotation see identical rows): `windows_vaner.WordWindows` joins
 a sentence's words with single spaces, tokenizes them with the tokenizer's special tokens, tags each word
 from its first sub-token, and cuts a sentence longer than `max_length` sub-tokens into windows overlapping
 by `stride`; each word is labelled and scored in its most central window only (`window_rows`).
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from datasets import ClassLabel, Dataset, Features, List, Value
 
-from pipeline_vaner import DEFAULT_STRIDE, Window, WordWindows, window_owners  # noqa: F401 (DEFAULT_STRIDE re-exported)
+from windows_vaner import DEFAULT_STRIDE, Window, WordWindows, window_owners  # noqa: F401 (DEFAULT_STRIDE re-exported)
 
 from .corpora import IOB_TAGS, Sentence, get_corpus_spec
 
@@ -79,7 +79,7 @@ def sentences_to_dataset(sentences: Iterable[Sentence]) -> Dataset:
 
 
 # --------------------------------------------------------------------------------------------
-# Tokenization: pipeline_vaner.WordWindows, the annotation path's rule
+# Tokenization: windows_vaner.WordWindows, the annotation path's rule
 
 
 def _label_ids(labels: Sequence[int | str], n_words: int) -> list[int]:

@@ -3,7 +3,7 @@
 The model always loads through this project's classes (configuration_vaner / modeling_vaner, the same files
 every saved folder carries), so a VANER folder needs no remote code; code stored in a folder (a tokenizer
 class of its own) runs only with `trust_remote_code=True`. Precision follows one policy
-(`pipeline_vaner.choose_dtype`): "auto" is bf16 on CUDA and on CPUs with native bf16, else float32.
+(`precision_vaner.choose_dtype`): "auto" is bf16 on CUDA and on CPUs with native bf16, else float32.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from configuration_vaner import VanerConfig
 from modeling_vaner import VanerForTokenClassification
-from pipeline_vaner import DTYPES, choose_dtype
+from precision_vaner import DTYPES, choose_dtype
 
 from .export import check_model_path
 

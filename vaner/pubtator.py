@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline_vaner import Document, Passage
+from text_vaner import Document, Passage
 
 from .textfiles import STDIO, CorpusFormatError, decode, input_name, open_binary, undecodable_file_error
 
