@@ -13,11 +13,11 @@ logger = logging.getLogger(__name__)
 
 try:  # as remote code (a package built by transformers)
     from .annotator_vaner import DocumentAnnotator
-    from .precision_vaner import choose_dtype
+    from .precision_vaner import choose_dtype, to_precision
     from .text_vaner import AnnotatedDocument
 except ImportError:  # imported from the project root
     from annotator_vaner import DocumentAnnotator
-    from precision_vaner import choose_dtype
+    from precision_vaner import choose_dtype, to_precision
     from text_vaner import AnnotatedDocument
 
 
@@ -69,7 +69,7 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
         if (dtype is None or dtype == "auto") and getattr(self.model, "hf_device_map", None) is None:
             chosen = choose_dtype("auto", self.model.device)
             if self.model.dtype != chosen:
-                self.model.to(dtype=chosen)
+                to_precision(self.model, chosen)
         self.model.eval()
         # transformers turns the class names of the config's custom_pipelines entry into classes in place: back
         # to names, so that the model's config can still be saved.

@@ -84,3 +84,15 @@ def choose_dtype(dtype: str, device: torch.device | str) -> torch.dtype:
 
 
 
+
+
+def to_precision(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """Cast a model's floating weights to `dtype` as `from_pretrained(dtype=...)` loads them: the rotary
+    embedding's inverse frequencies stay float32. A plain `model.to(bf16)` rounds them too, which moves every
+    position's angle, so the same folder gave other bf16 results through the CLI than through the pipeline."""
+    kept = {name: buffer for name, buffer in model.named_buffers() if name.endswith("inv_freq")}
+    model.to(dtype=dtype)
+    for name, buffer in kept.items():
+        owner, _, attribute = name.rpartition(".")
+        model.get_submodule(owner)._buffers[attribute] = buffer  # .to(dtype=) left its device as it was
+    return model

@@ -76,6 +76,8 @@ def test_every_saved_folder_serves_the_vaner_pipeline(tiny_vaner_dir, llama_dir,
     assert (adapter / "pipeline_vaner.py").is_file()
     assert "custom_pipelines" in json.loads((adapter / "config.json").read_text())
     assert type(ner_of(adapter)).__name__ == "VanerTokenClassificationPipeline"
+    in_bf16 = ner_of(adapter, dtype=torch.bfloat16).model  # a named precision is kept, not swallowed by the config
+    assert in_bf16.dtype == torch.bfloat16 and in_bf16.model.rotary_emb.inv_freq.dtype == torch.float32
 
     # Saving the pipeline's model again (transformers rewrites the config entry it read in place).
     ner.save_pretrained(tmp_path / "again")
@@ -105,17 +107,20 @@ def test_a_folder_saved_before_the_pipeline_existed_is_refreshed(tiny_vaner_dir,
 # The same entities as the annotation CLI
 
 
-def test_pipeline_equals_the_cli_on_200_ncbi_test_sentences(shared_dir, tiny_vaner_dir, tmp_path):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_pipeline_equals_the_cli_on_200_ncbi_test_sentences(shared_dir, tiny_vaner_dir, tmp_path, dtype):
+    """In either precision: both batch a list of texts the same way (one DocumentAnnotator pool), so even bf16,
+    whose results depend on what shares a batch, gives the CLI's entities and scores."""
     sentences = [" ".join(s.tokens) for s in read_iob_file(shared_dir / "corpora" / "ncbi-disease" / "test.tsv")[:200]]
-    ner = ner_of(tiny_vaner_dir, dtype=torch.float32)
+    ner = ner_of(tiny_vaner_dir, dtype=getattr(torch, dtype))
     found = ner(sentences, batch_size=32)
     assert len(found) == 200 and sum(map(len, found)) > 100, "the random model should find many entities"
     for text, records in zip(sentences, found):
         assert all(text[r["start"] : r["end"]] == r["word"] for r in records)
-    expected = cli_entities(tiny_vaner_dir, sentences, tmp_path, "--dtype", "float32", "--batch_size", "32")
+    expected = cli_entities(tiny_vaner_dir, sentences, tmp_path, "--dtype", dtype, "--batch_size", "32")
     assert [[(*t, round(r["score"], 4)) for t, r in zip(as_tuples(rs), rs)] for rs in found] == expected
     # and exactly the scores of the annotator the CLI runs
-    model, tokenizer = load_model(str(tiny_vaner_dir), dtype="float32")
+    model, tokenizer = load_model(str(tiny_vaner_dir), dtype=dtype)
     annotated = list(DocumentAnnotator(model, tokenizer, batch_size=32).annotate_documents(sentences))
     assert [[(*t, r["score"]) for t, r in zip(as_tuples(rs), rs)] for rs in found] == [
         [(*t, e.score) for t, e in zip(annotator_tuples(a.entities), a.entities)] for a in annotated]

@@ -17,7 +17,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from configuration_vaner import VanerConfig
 from modeling_vaner import VanerForTokenClassification
-from precision_vaner import DTYPES, choose_dtype
+from precision_vaner import DTYPES, choose_dtype, to_precision
 
 from .export import check_model_path
 
@@ -95,5 +95,5 @@ def load_model(
     model = VanerForTokenClassification.from_pretrained(model_name_or_path, **overrides)
     if all_known_types:
         model.config.entity_types = list(model.config.known_entity_types)
-    model = model.to(device=device, dtype=torch_dtype).eval()
+    model = to_precision(model.to(device=device), torch_dtype).eval()
     return model, load_tokenizer(model_name_or_path, trust_remote_code, gguf_file)

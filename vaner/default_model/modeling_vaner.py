@@ -21,9 +21,11 @@ from transformers.utils import cached_file, logging
 try:  # as remote code (a package built by transformers)
     from .configuration_vaner import VanerConfig, typed_labels
     from .pipeline_vaner import VanerTokenClassificationPipeline  # noqa: F401
+    from .precision_vaner import to_precision
 except ImportError:  # imported from the project root
     from configuration_vaner import VanerConfig, typed_labels
     from pipeline_vaner import VanerTokenClassificationPipeline  # noqa: F401
+    from precision_vaner import to_precision
 
 logger = logging.get_logger(__name__)
 
@@ -315,13 +317,15 @@ class VanerForTokenClassification(VanerPreTrainedModel):
             if cache is not None:
                 cache.save(model.model.state_dict())
         if isinstance(dtype, torch.dtype):
-            model = model.to(dtype)
+            model = to_precision(model, dtype)
         model.config.dtype = model.dtype
         return model
 
     @classmethod
     def _from_adapter_folder(cls, path, kwargs, hub_kwargs):
-        """Fetch the recorded backbone, build the model on it and merge the LoRA adapter (with its head)."""
+        """Fetch the recorded backbone, build the model on it and merge the LoRA adapter (with its head), in
+        float32; then cast to the `dtype` asked for (the config used to swallow it: a bf16 request ran float32)."""
+        dtype = kwargs.pop("dtype", None)
         config = kwargs.pop("config", None)
         chosen_base = "base_model_name_or_path" in kwargs  # the caller's choice wins over an installed package
         if config is None:
@@ -341,6 +345,7 @@ class VanerForTokenClassification(VanerPreTrainedModel):
                 f"{path} holds a LoRA adapter but its config names no backbone: pass base_model_name_or_path=."
             )
         load_kwargs = {key: value for key, value in kwargs.items() if key not in HUB_ARGUMENTS}
+        load_kwargs["dtype"] = torch.float32
         if gguf_file:
             model = cls._from_gguf_backbone(base, gguf_file, {**load_kwargs, "config": config})
         else:
@@ -351,6 +356,9 @@ class VanerForTokenClassification(VanerPreTrainedModel):
         if weights_file is None:
             raise FileNotFoundError(f"{path} has {ADAPTER_CONFIG_NAME} but no {ADAPTER_WEIGHTS_NAME}.")
         merge_lora_adapter(model, adapter_config, weights_file)
+        if isinstance(dtype, torch.dtype) and dtype != model.dtype:
+            to_precision(model, dtype)
+            model.config.dtype = dtype
         return model
 
     def _tokenize_missing_instructions(self, path, gguf_file, hub_kwargs, trust_remote_code=False):
