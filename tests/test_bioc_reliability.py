@@ -221,15 +221,20 @@ def check_far(documents, where):
     check_good(good, 2)
 
 
+def read_with_peak_memory(reader, path):
+    """The documents of `path` and the peak of Python allocations while reading them."""
+    tracemalloc.start()
+    try:
+        documents = list(reader(path))
+        return documents, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_huge_passage_offset_in_bioc_xml_is_an_error_in_small_memory(tmp_path):
     path = tmp_path / "far.xml"
     path.write_text(far_xml(), encoding="utf-8")
-    tracemalloc.start()
-    try:
-        documents = list(read_bioc_xml(path))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    documents, peak = read_with_peak_memory(read_bioc_xml, path)
     check_far(documents, path)
     assert peak < 20_000_000
 
@@ -248,12 +253,7 @@ def test_huge_passage_offset_in_bioc_json_is_an_error(tmp_path):
     ]}
     path = tmp_path / "far.json"
     path.write_text(json.dumps(record), encoding="utf-8")
-    tracemalloc.start()
-    try:
-        documents = list(read_bioc_json(path))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    documents, peak = read_with_peak_memory(read_bioc_json, path)
     check_far(documents, path)
     assert peak < 20_000_000
 
