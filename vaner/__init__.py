@@ -2,9 +2,9 @@
 
 corpora, pubtator, textfiles (reading corpora) -> features (datasets, tokenization, multi-type rows) ->
 evaluation, metrics (scores); knowledge_base -> phrases -> retrieval -> dbr (Dense Bioentities Recognition
-samples); loading (one model loader), documents (annotating raw text: the root pipeline_vaner's path),
-formats, bioc_format, bioc_json, bioc_xml (input and output formats), distributed (Ray), export (model
-folders, cards, uploads).
+samples); loading (one model loader), documents (annotating raw text: the root annotator_vaner's path,
+which pipeline_vaner serves), formats, bioc_format, bioc_json, bioc_xml, medline (input and output formats),
+distributed (Ray), export (model folders, cards, uploads), spacy_component (the spaCy factory).
 """
 
 from pathlib import Path
