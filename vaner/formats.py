@@ -476,12 +476,11 @@ def check_output_path(path: str | Path) -> None:
         raise ValueError(f"the output {path} is a folder: name a file in it")
     if not target.parent.is_dir():
         raise ValueError(f"the output {path}: its folder {target.parent} does not exist")
-    if target.exists() and not target.is_file():
+    if target.exists():
         if not os.access(target, os.W_OK):
             raise ValueError(f"the output {path}: no permission to write to it")
-        return  # a device or a pipe is written in place
-    if target.exists() and not os.access(target, os.W_OK):
-        raise ValueError(f"the output {path}: no permission to write to it")
+        if not target.is_file():
+            return  # a device or a pipe is written in place
     if not os.access(target.parent, os.W_OK | os.X_OK):
         raise ValueError(f"the output {path}: no permission to create files in {target.parent}")
 
