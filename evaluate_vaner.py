@@ -41,7 +41,7 @@ class EvaluationArguments:
         metadata={"help": "A VANER folder or Hub repo id (full or adapter-only), or a backbone folder with --gguf_file. "
                           "Default: the shipped four-type model."},
     )
-    split: str = field(default="test", metadata={"help": "Split file read from corpus folders: train, devel or test."})
+    split: str = field(default="test", metadata={"help": "Split file read from corpus folders: train, devel (or validation, dev) or test."})
     output_dir: str = field(default="evaluation", metadata={"help": "Folder for results.md, results.json, results.png."})
     use_dataset_name: bool = field(
         default=True,

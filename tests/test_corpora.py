@@ -277,8 +277,17 @@ def test_corpus_argument_loads_a_split_from_a_folder(tmp_path):
     argument = parse_corpus_argument(f"ncbi-disease={tmp_path}")
     assert len(argument.load("test")) == 2
     assert resolve_split_path(tmp_path / "test.tsv", "devel") == tmp_path / "test.tsv"
-    with pytest.raises(CorpusFormatError, match=r"no 'devel' split file .* holds test\.tsv"):
+    with pytest.raises(CorpusFormatError, match=r"no devel / validation / dev split file .* holds test\.tsv"):
         argument.load("devel")
+
+
+@pytest.mark.parametrize("asked", ["validation", "devel", "dev"])
+def test_validation_devel_and_dev_name_one_split(tmp_path, asked):
+    write(tmp_path, TSV, "devel.tsv")
+    assert len(parse_corpus_argument(f"ncbi-disease={tmp_path}").load(asked)) == 2
+    write(tmp_path, TSV, "validation.tsv")
+    expected = "devel.tsv" if asked == "devel" else "validation.tsv"
+    assert resolve_split_path(tmp_path, asked).name == expected  # the name asked for wins
 
 
 # --------------------------------------------------------------------------------------------

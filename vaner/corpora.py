@@ -458,21 +458,29 @@ class CorpusArgument:
 
 
 SPLIT_FILE_SUFFIXES = (".tsv", ".txt", ".conll", ".iob", ".pubtator", ".PubTator.txt")
+# Names of one split: corpora call it devel or dev, datasets validation; any of them finds the file.
+VALIDATION_SPLIT_NAMES = ("validation", "devel", "dev")
 
 
 def resolve_split_path(path: str | Path, split: str) -> Path:
-    """`path` when it is a file, else the file of `split` in folder `path` ("test" -> "test.tsv")."""
+    """`path` when it is a file, else the file of `split` in folder `path` ("test" -> "test.tsv"; "validation",
+    "devel" and "dev" find each other's files, the name asked for first)."""
     path = Path(path)
     if path.is_file():
         return path
     if not path.is_dir():
         raise CorpusFormatError(f"{path}: no such corpus file or folder")
-    for suffix in SPLIT_FILE_SUFFIXES:
-        candidate = path / f"{split}{suffix}"
-        if candidate.is_file():
-            return candidate
+    names = [split]
+    if split in VALIDATION_SPLIT_NAMES:
+        names += [name for name in VALIDATION_SPLIT_NAMES if name != split]
+    for name in names:
+        for suffix in SPLIT_FILE_SUFFIXES:
+            candidate = path / f"{name}{suffix}"
+            if candidate.is_file():
+                return candidate
     present = ", ".join(sorted(child.name for child in path.iterdir() if child.is_file())) or "no files"
-    raise CorpusFormatError(f"{path}: no {split!r} split file ({split}.tsv, ...); the folder holds {present}")
+    asked = " / ".join(names)
+    raise CorpusFormatError(f"{path}: no {asked} split file ({split}.tsv, ...); the folder holds {present}")
 
 
 def parse_corpus_argument(argument: str) -> CorpusArgument:
