@@ -56,7 +56,7 @@ try:  # as remote code (a package built by transformers)
         tokenize_with_offsets,
         trim_span,
     )
-    from .windows_vaner import Window, WordWindows, plan_windows, window_owners
+    from .windows_vaner import DEFAULT_MAX_LENGTH, Window, WordWindows, plan_windows, window_owners
 except ImportError:  # imported from the project root
     from text_vaner import (
         IOB_TAGS,
@@ -68,7 +68,7 @@ except ImportError:  # imported from the project root
         tokenize_with_offsets,
         trim_span,
     )
-    from windows_vaner import Window, WordWindows, plan_windows, window_owners
+    from windows_vaner import DEFAULT_MAX_LENGTH, Window, WordWindows, plan_windows, window_owners
 
 TOKENIZATIONS = ("words", "raw")
 OVERLAP_POLICIES = ("keep", "best")
@@ -119,7 +119,7 @@ class DocumentAnnotator:
         entity_types: Sequence[str] | None = None,
         dataset_name: str | None = None,
         tokenization: str = "words",
-        max_length: int = 128,
+        max_length: int = DEFAULT_MAX_LENGTH,
         stride: int | None = None,
         batch_size: int = 32,
         overlaps: str = "keep",

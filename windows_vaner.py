@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------
 # Windows
 
+# The window defaults of training, evaluation and annotation (the CLIs, the pipeline, the spaCy component).
+DEFAULT_MAX_LENGTH = 128  # sub-tokens of a sentence per window (special tokens included; the instruction comes on top)
 DEFAULT_STRIDE = 32  # sub-tokens shared by consecutive windows of a long sentence
 
 
@@ -103,7 +105,7 @@ class WordWindows:
     own; `window_owners` gives each word the window where it is most central. A word longer than a window gets a
     window of its own, cut after its first sub-tokens (counted in `cut_words`)."""
 
-    def __init__(self, tokenizer, max_length: int = 128, stride: int | None = None):
+    def __init__(self, tokenizer, max_length: int = DEFAULT_MAX_LENGTH, stride: int | None = None):
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError(f"{type(tokenizer).__name__} is not a fast tokenizer: character offsets need one")
         self.tokenizer = tokenizer
@@ -112,7 +114,7 @@ class WordWindows:
         self.budget = max_length - len(self.prefix_ids) - len(self.suffix_ids)
         if self.budget < 1:
             raise ValueError(f"max_length={max_length} leaves no room beside the tokenizer's special tokens")
-        if stride is None:  # the default: 32 sub-tokens, at most half a window
+        if stride is None:  # the default: DEFAULT_STRIDE sub-tokens, at most half a window
             stride = min(DEFAULT_STRIDE, self.budget // 2)
         if not 0 <= stride <= self.budget // 2:
             raise ValueError(f"stride must be between 0 and half the window ({self.budget // 2}), not {stride}")
