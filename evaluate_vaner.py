@@ -24,6 +24,7 @@ from vaner.corpora import parse_corpus_argument
 from vaner.evaluation import predict_sentence_tags, score_by_corpus
 from vaner.features import sentences_to_dataset
 from vaner.loading import load_model
+from windows_vaner import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE
 
 logger = logging.getLogger("evaluate_vaner")
 
@@ -62,9 +63,9 @@ class EvaluationArguments:
     batch_size: int = field(default=32, metadata={"help": "Model rows per forward pass: a row is one window of a sentence "
                                                           "(a sentence longer than --max_length has several) for one "
                                                           "entity type; rows are sorted by length first."})
-    max_length: int = field(default=128, metadata={"help": "Sentence sub-tokens per window; longer sentences are split."})
-    stride: int | None = field(default=None, metadata={"help": "Sub-tokens shared by consecutive windows (default 32, at "
-                                                              "most half a window); each word is tagged from its most "
+    max_length: int = field(default=DEFAULT_MAX_LENGTH, metadata={"help": "Sentence sub-tokens per window; longer sentences are split."})
+    stride: int | None = field(default=None, metadata={"help": f"Sub-tokens shared by consecutive windows (default {DEFAULT_STRIDE}, "
+                                                              "at most half a window); each word is tagged from its most "
                                                               "central window, as predict_vaner.py does."})
     max_sentences: int | None = field(default=None, metadata={"help": "Evaluate only the first N sentences per corpus."})
     device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu, cuda, cuda:1, ..."})

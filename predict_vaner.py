@@ -24,6 +24,7 @@ from transformers.utils.logging import disable_progress_bar
 
 from vaner import DEFAULT_MODEL
 from vaner.formats import INPUT_FORMATS, OUTPUT_FORMATS
+from windows_vaner import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE
 
 logger = logging.getLogger("predict_vaner")
 EXIT_DOCUMENTS_LOST = 3  # the run finished, but some documents could not be read or annotated (see the log)
@@ -105,12 +106,12 @@ class AnnotationArguments:
                           "token-classification pipeline does."},
     )
     max_length: int = field(
-        default=128,
+        default=DEFAULT_MAX_LENGTH,
         metadata={"help": "Window size in sub-tokens of sentence (the instruction comes on top). Longer sentences "
                           "are split into overlapping windows; each sub-token keeps the prediction of the "
                           "window where it is most central."},
     )
-    stride: int | None = field(default=None, metadata={"help": "Overlap of consecutive windows, in sub-tokens (default 32, "
+    stride: int | None = field(default=None, metadata={"help": f"Overlap of consecutive windows, in sub-tokens (default {DEFAULT_STRIDE}, "
                                                        "at most half a window: the rule of training and evaluation)."})
     batch_size: int = field(default=32, metadata={"help": "Rows (window x entity type) per forward pass; rows are sorted by length first."})
     overlaps: Literal["keep", "best"] = field(

@@ -49,6 +49,7 @@ from vaner.evaluation import (
 from vaner.export import check_model_path, push_folder, save_adapter_folder, save_full_folder, write_model_card
 from vaner.features import MODEL_INPUT_COLUMNS, VanerDataCollator, tokenize_dataset, tokenize_multi_type_dataset
 from vaner.loading import load_tokenizer
+from windows_vaner import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE
 
 logger = logging.getLogger("train_vaner")
 
@@ -189,9 +190,9 @@ class DataArguments:
                   "not from DBR name lists alone. Default 0: every sentence names its corpus, as in the paper."},
     )
     use_dbr: bool = field(default=True, metadata={"help": "Train on the DBR samples of the mixture too (--no_use_dbr drops them)."})
-    max_length: int = field(default=128, metadata={"help": "Sentence sub-tokens per row; longer sentences are split into windows."})
+    max_length: int = field(default=DEFAULT_MAX_LENGTH, metadata={"help": "Sentence sub-tokens per row; longer sentences are split into windows."})
     stride: int | None = field(
-        default=None, metadata={"help": "Sub-tokens shared by consecutive windows of a long sentence (default 32, at most "
+        default=None, metadata={"help": f"Sub-tokens shared by consecutive windows of a long sentence (default {DEFAULT_STRIDE}, at most "
                                         "half a window); each word is trained and scored in its most central window, as "
                                         "predict_vaner.py tags it."}
     )

@@ -12,6 +12,8 @@ from torch.utils.data import SequentialSampler
 from tqdm.auto import tqdm
 from transformers import Trainer
 
+from windows_vaner import DEFAULT_MAX_LENGTH
+
 from .corpora import IOB_TAGS
 from .features import (
     IGNORE_INDEX,
@@ -28,7 +30,7 @@ def predict_sentence_tags(
     tokenizer,
     dataset: Dataset,
     batch_size: int = 32,
-    max_length: int | None = 128,
+    max_length: int | None = DEFAULT_MAX_LENGTH,
     use_dataset_names: bool = True,
     progress: bool = True,
     stride: int | None = None,
