@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterable, Iterator
@@ -162,12 +163,14 @@ def main(argv: list[str] | None = None) -> int:
                                       progress=annotation_args.progress)
         except (ValueError, OSError) as error:
             arguments.error(str(error))
-        return 1 if summary["failed"] else EXIT_DOCUMENTS_LOST if summary["errors"] else 0
+        lost = summary["errors"] + summary["skipped_errors"]  # skipped shards' manifests count their lost documents
+        return 1 if summary["failed"] else EXIT_DOCUMENTS_LOST if lost else 0
     if ray_args.ray_actors is not None or ray_args.skip_existing or ray_args.ray_actors_per_gpu != 1:
         arguments.error("--ray_actors, --ray_actors_per_gpu and --skip_existing go with --ray")
 
     import torch
 
+    from files_vaner import OutputError
     from vaner.documents import DocumentAnnotator
     from vaner.formats import (
         check_include_text,
@@ -179,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         write_documents,
     )
     from vaner.loading import load_model
+    from vaner.textfiles import STDIO
 
     if model_args.threads:
         torch.set_num_threads(model_args.threads)
@@ -211,9 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     counts = {"documents": 0, "entities": 0, "errors": 0, "duplicates": 0}
     documents = read_documents(data_args.input, data_args.input_format, data_args.encoding)
     annotated = _report_errors(annotator.annotate_documents(documents, progress=annotation_args.progress), counts)
-    write_documents(annotated, data_args.output, output_format, annotator.entity_types,
-                    include_text=data_args.include_text,
-                    infons={"model": model_args.model_name_or_path, "entity_types": " ".join(annotator.entity_types)})
+    try:
+        write_documents(annotated, data_args.output, output_format, annotator.entity_types,
+                        include_text=data_args.include_text,
+                        infons={"model": model_args.model_name_or_path, "entity_types": " ".join(annotator.entity_types)})
+    except OutputError as error:  # a full disk, a closed pipe, a read-only place: one line, no traceback
+        logger.error("%s", error)
+        if data_args.output == STDIO:
+            _drop_standard_output()
+        return 1
     logger.info("%d documents annotated, %d entities, written to %s (%s)", counts["documents"] - counts["errors"],
                 counts["entities"], data_args.output, output_format)
     if counts["duplicates"]:
@@ -226,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
                      counts["errors"], counts["documents"], kept, EXIT_DOCUMENTS_LOST)
         return EXIT_DOCUMENTS_LOST
     return 0
+
+
+def _drop_standard_output() -> None:
+    """Point standard output at /dev/null once writing it failed (a closed pipe): Python's flush at exit would
+    otherwise fail again with an "Exception ignored" traceback."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _exit_on_sigterm(signum, frame):

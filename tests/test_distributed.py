@@ -3,6 +3,7 @@ single process's entities, survive a killed actor, skip complete shards and redo
 and out."""
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,24 @@ def test_broken_bioc_xml_is_an_error_record(tmp_path):
     documents = list(read_documents([path]))  # the reader reads one document ahead: 123 may be lost with it
     assert documents[-1].error and "broken.xml" in documents[-1].error
     assert "not readable as BioC XML" in documents[-1].error
+
+
+def test_skip_existing_exits_3_when_the_skipped_shards_lost_documents(tiny_vaner_dir, shards, tmp_path, caplog):
+    """Issue 32, item 6: a rerun that skips every shard still reports the documents their manifests record as
+    lost (exit 3, as the run that annotated them), and needs no Ray for it."""
+    from vaner.documents import DocumentAnnotator
+    from vaner.loading import load_model
+
+    out = tmp_path / "out"
+    arguments = options(tiny_vaner_dir, [shards / "a.jsonl"], out, "--ray", "auto", "--skip_existing")
+    settings = distributed.settings_from_arguments(*predict_vaner.parser().parse_args_into_dataclasses(args=arguments))
+    settings["output_format"] = "jsonl"  # what run_distributed makes of auto for a folder
+    out.mkdir()
+    model, tokenizer = load_model(str(tiny_vaner_dir), ["Disease", "Chemical"], dtype="float32", device="cpu")
+    annotator = DocumentAnnotator(model, tokenizer, entity_types=["Disease", "Chemical"])
+    manifest = distributed.annotate_shard(annotator, shards / "a.jsonl", out / "a.jsonl", settings,
+                                          distributed.settings_digest(settings))
+    assert manifest["errors"] == 1  # its "not json" line
+    with caplog.at_level(logging.INFO):
+        assert predict_vaner.main(arguments) == predict_vaner.EXIT_DOCUMENTS_LOST
+    assert "1 skipped" in caplog.text and "1 document error in skipped shards" in caplog.text

@@ -175,3 +175,87 @@ def test_a_bad_bioc_document_4_of_7_costs_itself_and_the_exit_status_says_so(tin
     assert run(["--model_name_or_path", tiny_vaner_dir, "--input", data, "--output", output]) == 3
     written = ElementTree.parse(output).getroot().findall("document")
     assert [document.findtext("id") for document in written] == ["d1", "d2", "d3", "d5", "d6", "d7"]
+
+
+def test_write_failures_end_in_one_line_naming_the_output(tiny_vaner_dir, docs, tmp_path, capsys, caplog):
+    """Issue 32, item 4: a full disk, /proc as root (which os.access lets through) and a trailing slash."""
+    with caplog.at_level(logging.ERROR):
+        assert run(["--model_name_or_path", tiny_vaner_dir, "--input", docs, "--output", "/dev/full"]) == 1
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == [
+        "cannot write the output /dev/full: No space left on device"]
+    cases = {"/proc/version": "/proc", f"{tmp_path / 'newdir'}/": "ends with a slash"}
+    for output, message in cases.items():
+        with pytest.raises(SystemExit) as exit_info:
+            run(["--model_name_or_path", tiny_vaner_dir, "--input", docs, "--output", output])
+        error = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in error and "Traceback" not in error
+    assert not (tmp_path / "newdir").exists()
+
+
+def test_a_closed_standard_output_is_one_line_and_exit_1(tiny_vaner_dir, docs):
+    """Issue 32, item 4: `--output -` into a pipe whose reader has gone (EPIPE)."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "predict_vaner.py", "--model_name_or_path", str(tiny_vaner_dir),
+                                "--input", str(docs), "--no_progress", "--dtype", "float32"],
+                               cwd=predict_vaner.__file__.rsplit("/", 1)[0], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # the reader is gone before anything is written
+    error = process.stderr.read()
+    assert process.wait(timeout=300) == 1
+    assert "ERROR predict_vaner: cannot write the output -: Broken pipe" in error
+    assert "Traceback" not in error and "Exception ignored" not in error
+
+
+def test_the_temporary_output_is_private_unpredictable_and_follows_no_link(tiny_vaner_dir, docs, tmp_path,
+                                                                           monkeypatch):
+    """Issue 32, item 5: 0600 from its first byte, then the umask's mode; a link planted at the old predictable
+    name `.NAME.PID.tmp` is neither followed nor used."""
+    from vaner.documents import DocumentAnnotator
+
+    output = tmp_path / "out" / "annotated.jsonl"
+    output.parent.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    (output.parent / f".{output.name}.{os.getpid()}.tmp").symlink_to(victim)
+    annotate_documents, seen = DocumentAnnotator.annotate_documents, {}
+
+    def looking_at_the_temporary(self, documents, progress=False):
+        for document in annotate_documents(self, documents, progress):
+            yield document
+            seen.update({path.name: stat.S_IMODE(path.lstat().st_mode) for path in output.parent.iterdir()
+                         if not path.is_symlink()})
+
+    monkeypatch.setattr(DocumentAnnotator, "annotate_documents", looking_at_the_temporary)
+    previous = os.umask(0o022)
+    try:
+        assert run(["--model_name_or_path", tiny_vaner_dir, "--input", docs, "--output", output]) == 0
+    finally:
+        os.umask(previous)
+    assert victim.read_text() == "keep me\n"
+    assert list(seen.values()) == [0o600], seen
+    assert stat.S_IMODE(output.stat().st_mode) == 0o644 and ids(output) == ["a", "b"]
+
+
+def test_stale_temporaries_are_those_of_dead_writers_only(tmp_path):
+    """Issue 32, item 5: `remove_stale_temporaries` keeps the temporary file of a live writer (this process)
+    and files of other naming; it removes a dead process's file and one of another host untouched for a day."""
+    import socket
+    import subprocess
+
+    from vaner.distributed import remove_stale_temporaries
+
+    host, output = socket.gethostname(), tmp_path / "a.jsonl"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    names = {"live": f".a.jsonl.{host}.{os.getpid()}.x1y2z3ab.tmp", "dead": f".a.jsonl.{host}.{dead.pid}.x1y2z3ab.tmp",
+             "old": ".a.jsonl.elsewhere.12.x1y2z3ab.tmp", "recent": ".a.jsonl.elsewhere.13.x1y2z3ab.tmp",
+             "other": ".a.jsonl.notes.tmp"}
+    for name in names.values():
+        (tmp_path / name).write_text("partial")
+    os.utime(tmp_path / names["old"], (0, 0))
+    remove_stale_temporaries(output)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        names[key] for key in ("live", "recent", "other"))
+

@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from files_vaner import open_output, remove_stale_temporaries
+
 from .formats import OUTPUT_FORMATS, check_include_text, output_format_for, read_documents, write_documents
 from .textfiles import STDIO
 
@@ -147,21 +149,6 @@ def is_complete(shard: Path, output: Path, digest: str) -> dict | None:
     return None
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def remove_stale_temporaries(output: Path) -> None:
-    """Temporary files left by an attempt that died before its rename (`.NAME.PID.tmp`)."""
-    for stale in output.parent.glob(f".{glob.escape(output.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
-
-
 # --------------------------------------------------------------------------------------------
 # One shard
 
@@ -184,7 +171,7 @@ def annotate_shard(annotator, shard: Path, output: Path, settings: dict, digest:
             yield document
 
     manifest_path(output).unlink(missing_ok=True)  # the output is about to change: no manifest vouches for it
-    remove_stale_temporaries(output)  # the partial file of an attempt whose actor died
+    remove_stale_temporaries(output)  # the partial file of an attempt whose actor died (see files_vaner)
     source = shard.stat()
     documents = read_documents([shard], settings["input_format"], settings["encoding"])
     write_documents(counted(annotator.annotate_documents(documents)), output, settings["output_format"],
@@ -194,7 +181,8 @@ def annotate_shard(annotator, shard: Path, output: Path, settings: dict, digest:
     manifest = {"version": MANIFEST_VERSION, "input": str(shard), "output": str(output), **counts,
                 "seconds": round(seconds, 3), "bytes": output.stat().st_size, "input_bytes": source.st_size,
                 "input_mtime_ns": source.st_mtime_ns, "settings": digest}
-    _write_atomically(manifest_path(output), json.dumps(manifest, indent=1) + "\n")
+    with open_output(manifest_path(output)) as handle:
+        handle.write(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
@@ -282,7 +270,7 @@ def _init_ray(address: str | None, num_cpus: int | None = None):
 
 def run_distributed(settings: dict[str, Any], progress: bool = True, fault=None) -> dict:
     """Annotate every input shard on Ray; returns the summary (documents, entities, errors, documents/s,
-    done / skipped / failed shards). `settings`: predict_vaner.py's options as a dict (see `OUTPUT_OPTIONS`,
+    done / skipped / failed shards, and the document errors the skipped shards' manifests record). `settings`: predict_vaner.py's options as a dict (see `OUTPUT_OPTIONS`,
     plus input, output, ray, ray_actors, skip_existing, threads, device, batch_size, trust_remote_code)."""
     started = time.perf_counter()
     settings = dict(settings)
@@ -306,7 +294,8 @@ def run_distributed(settings: dict[str, Any], progress: bool = True, fault=None)
             remove_stale_temporaries(output)
             to_do.append((shard, output))
     summary = {"shards": len(pairs), "done": 0, "skipped": len(skipped), "failed": [], "documents": 0,
-               "entities": 0, "errors": 0, "seconds": 0.0, "documents_per_second": 0.0}
+               "entities": 0, "errors": 0, "skipped_errors": sum(manifest["errors"] for manifest in skipped),
+               "seconds": 0.0, "documents_per_second": 0.0}
     logger.info("%d shards: %d to annotate, %d complete already (skipped)", len(pairs), len(to_do), len(skipped))
     if to_do:
         ray = _init_ray(settings.get("ray"))
@@ -354,8 +343,9 @@ def run_distributed(settings: dict[str, Any], progress: bool = True, fault=None)
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary["documents_per_second"] = round(summary["documents"] / summary["seconds"], 3) if summary["seconds"] else 0.0
     logger.info("done: %d documents, %d entities, %d document errors in %.1f s (%.2f documents/s); shards: %d "
-                "annotated, %d skipped, %d failed%s", summary["documents"], summary["entities"], summary["errors"],
-                summary["seconds"], summary["documents_per_second"], summary["done"], summary["skipped"],
+                "annotated, %d skipped (%d document error%s in skipped shards), %d failed%s", summary["documents"],
+                summary["entities"], summary["errors"], summary["seconds"], summary["documents_per_second"],
+                summary["done"], summary["skipped"], summary["skipped_errors"], "s" * (summary["skipped_errors"] != 1),
                 len(summary["failed"]),
                 "".join(f"\n  failed: {item['input']}: {item['message']}" for item in summary["failed"]))
     return summary

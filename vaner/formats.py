@@ -14,6 +14,7 @@ PubTator is read by vaner.pubtator in its tolerant mode (the corpus reader is it
 from __future__ import annotations
 
 import codecs
+import contextlib
 import html
 import importlib
 import json
@@ -25,6 +26,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from files_vaner import OutputError, check_output_folder, open_output, output_errors, output_target, writes_in_place
 
 from .documents import AnnotatedDocument, Document, Entity
 from .pubtator import TEXT_LINE, read_pubtator_documents
@@ -467,75 +470,50 @@ def make_writer(output_format: str, stream: IO[str], entity_types: Sequence[str]
 
 
 def check_output_path(path: str | Path) -> None:
-    """ValueError, before any work, for an output that cannot be written: a folder, a missing folder, a place
-    without write permission. A symlink is judged by what it points to."""
+    """ValueError, before any work, for an output that cannot be written: a folder (or a path ending with a
+    slash), a missing folder, a file or folder without write permission, a folder where no file can be created
+    (tried: os.access lets root through on /proc or a read-only mount). A symlink is judged by what it points to."""
     if str(path) == STDIO:
         return
-    target = Path(os.path.realpath(path))
-    if target.is_dir():
-        raise ValueError(f"the output {path} is a folder: name a file in it")
+    try:
+        target = Path(output_target(path))
+    except IsADirectoryError as error:
+        raise ValueError(error.strerror) from None
     if not target.parent.is_dir():
         raise ValueError(f"the output {path}: its folder {target.parent} does not exist")
     if target.exists():
         if not os.access(target, os.W_OK):
             raise ValueError(f"the output {path}: no permission to write to it")
-        if not target.is_file():
-            return  # a device or a pipe is written in place
+        if writes_in_place(str(target)):
+            return
     if not os.access(target.parent, os.W_OK | os.X_OK):
         raise ValueError(f"the output {path}: no permission to create files in {target.parent}")
+    try:
+        check_output_folder(path)
+    except OutputError as error:
+        raise ValueError(f"the output {path}: no file can be created in {target.parent} "
+                         f"({error.__cause__.strerror})") from None
 
 
 def write_documents(annotated: Iterable[AnnotatedDocument], path: str | Path, output_format: str | None = None,
                     entity_types: Sequence[str] = (), **options) -> int:
     """Write annotated documents to a file ("-": stdout) as they come; returns how many were written.
 
-    A regular file is written under a temporary hidden name in its folder and renamed when complete, so an
-    interrupted run leaves any earlier file of that name whole (and no cut-off file); the file it replaces
-    keeps its mode and, where permitted, its owner. A symlink is followed (the file it points to is
-    replaced, the link stays); a device or a pipe (/dev/null, /dev/stdout) is written in place."""
+    A regular file is written by files_vaner's atomic writer: under a private temporary name beside it, renamed
+    when complete, so an interrupted run leaves any earlier file of that name whole (and no cut-off file); the
+    file it replaces keeps its mode and, where permitted, its owner. A symlink is followed (the file it points to
+    is replaced, the link stays); a device or a pipe (/dev/null, /dev/stdout) is written in place. A failure to
+    write raises `OutputError` naming the output; errors of reading the documents pass through as they are."""
     output_format = output_format_for(path, output_format)
-    temporary = target = None
-    if str(path) == STDIO:
-        stream = sys.stdout
-    else:
-        target = Path(os.path.realpath(path))
-        if target.exists() and not target.is_file():
-            stream, target = target.open("w", encoding="utf-8", newline="\n"), None
-        else:
-            temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            stream = temporary.open("w", encoding="utf-8", newline="\n")
-    try:
-        with make_writer(output_format, stream, entity_types, **options) as writer:
-            for document in annotated:
+    with contextlib.nullcontext(sys.stdout) if str(path) == STDIO else open_output(path) as stream:
+        with output_errors(path):
+            writer = make_writer(output_format, stream, entity_types, **options)
+        for document in annotated:  # reading and annotating happen here, outside output_errors
+            with output_errors(path):
                 writer.write(document)
-        if temporary is not None:
-            stream.flush()
-            os.fsync(stream.fileno())
-            _keep_mode_and_owner(target, temporary)
-    except BaseException:
-        if temporary is not None:
-            stream.close()
-            temporary.unlink(missing_ok=True)
-        raise
-    if stream is not sys.stdout:
-        stream.close()
-    if temporary is not None:
-        os.replace(temporary, target)
+        with output_errors(path):
+            writer.close()
     return writer.count
-
-
-def _keep_mode_and_owner(target: Path, temporary: Path) -> None:
-    """Give the new file the mode (and owner, where permitted) of the file it replaces: an output readable by
-    its owner alone (0600) stays so, though it now holds the whole input text."""
-    try:
-        status = target.stat()
-    except FileNotFoundError:
-        return
-    os.chmod(temporary, status.st_mode & 0o7777)
-    try:
-        os.chown(temporary, status.st_uid, status.st_gid)
-    except PermissionError:
-        pass
 
 
 # --------------------------------------------------------------------------------------------
