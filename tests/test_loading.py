@@ -303,3 +303,19 @@ def test_a_cut_short_adapter_and_a_model_path_that_is_a_file_are_named(llama_dir
         load_model(str(folder), dtype="float32")
     with pytest.raises(NotADirectoryError, match="config.json is a file: a model is a folder"):
         load_model(str(folder / "config.json"))
+
+
+def test_a_device_torch_does_not_have_is_named_before_the_model_loads(monkeypatch):
+    from vaner.loading import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"^device 'cuda': torch sees no CUDA GPU here"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match=r"^device 'gpu': Expected one of cpu, cuda"):
+        resolve_device("gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == "cuda:1"
+    with pytest.raises(ValueError, match=r"^device 'cuda:3': torch sees 2 CUDA GPU\(s\), numbered from 0"):
+        resolve_device("cuda:3")
+    assert resolve_device("cpu") == "cpu"

@@ -25,9 +25,22 @@ __all__ = ["DTYPES", "load_model", "load_tokenizer", "resolve_device"]
 
 
 def resolve_device(device: str = "auto") -> str:
-    """"auto": cuda when available, else cpu; anything else as given."""
+    """"auto": cuda when available, else cpu; anything else as given, once torch knows the device type and, for
+    CUDA, has that GPU: ValueError naming the device (torch's own report comes at the first cast, a bare
+    AssertionError "Torch not compiled with CUDA enabled")."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"device {device!r}: {error}") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {device!r}: torch sees no CUDA GPU here (torch {torch.__version__}); "
+                             "use device cpu, or auto (a GPU when there is one)")
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"device {device!r}: torch sees {count} CUDA GPU(s), numbered from 0")
     return device
 
 
