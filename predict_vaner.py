@@ -24,6 +24,7 @@ from transformers import HfArgumentParser
 from transformers.utils.logging import disable_progress_bar
 
 from vaner import DEFAULT_MODEL
+from vaner.digests import DigestSet
 from vaner.formats import INPUT_FORMATS, OUTPUT_FORMATS
 from windows_vaner import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE
 
@@ -137,13 +138,12 @@ def parser() -> HfArgumentParser:
 
 
 def _report_errors(annotated: Iterable, counts: dict) -> Iterator:
-    seen_ids = set()
+    seen_ids = DigestSet()  # digests, not the ids: a few bytes a document (see vaner/digests.py for the trade)
     for document in annotated:
         counts["documents"] += 1
-        if document.document_id in seen_ids:
+        if not seen_ids.add(document.document_id):
             counts["duplicates"] += 1
             counts.setdefault("first_duplicate", document.document_id)
-        seen_ids.add(document.document_id)
         counts["entities"] += len(document.entities)
         if document.error:
             counts["errors"] += 1

@@ -29,6 +29,7 @@ from typing import IO
 
 from files_vaner import OutputError, check_output_folder, open_output, output_errors, output_target, writes_in_place
 
+from .digests import DigestSet
 from .documents import AnnotatedDocument, Document, Entity
 from .pubtator import TEXT_LINE, read_pubtator_documents
 from .textfiles import SNIFF_BYTES, STDIO, decode, head_bytes, input_name, open_binary, unreadable_reason
@@ -302,18 +303,32 @@ class PubTatorWriter(DocumentWriter):
 
     def __init__(self, stream: IO[str]):
         super().__init__(stream)
-        self.owners: dict[str, str] = {}  # written id -> the document id it was written for
-        self.changed: list[tuple[str, str]] = []
+        # Digests, not the ids (a few bytes a document, vaner/digests.py): every id written, and the changed ones
+        # with the document id each was written for.
+        self.written = DigestSet()
+        self.changed_ids = DigestSet()
+        self.changed_pairs = DigestSet()
+        self.changes = 0
+        self.first_change: tuple[str, str] | None = None
+
+    def _taken(self, written: str, document_id: str) -> bool:
+        """Whether `written` is already the id of a document whose own id is not `document_id`."""
+        if written in self.changed_ids:
+            return (written, document_id) not in self.changed_pairs
+        return written != document_id and written in self.written
 
     def _pubtator_id(self, document_id: str) -> str:
         base = pubtator_safe(document_id).replace("|", "_").strip() or f"document_{self.count + 1}"
         written, number = base, 1
-        while self.owners.get(written, document_id) != document_id:  # taken by another document
+        while self._taken(written, document_id):
             number += 1
             written = f"{base}_{number}"
         if written != document_id:
-            self.changed.append((document_id, written))
-        self.owners[written] = document_id
+            self.changes += 1
+            self.first_change = self.first_change or (document_id, written)
+            self.changed_ids.add(written)
+            self.changed_pairs.add((written, document_id))
+        self.written.add(written)
         return written
 
     def _write(self, annotated):
@@ -336,11 +351,11 @@ class PubTatorWriter(DocumentWriter):
         self.stream.write("".join(lines))
 
     def close(self):
-        if self.changed:
-            original, written = self.changed[0]
+        if self.changes:
+            original, written = self.first_change
             logger.warning("PubTator output: %d document ids changed to fit the format (tabs, line breaks and | "
                            "become spaces and _, an empty id a number, a taken id gets _2, _3, ...); first: %r -> %r",
-                           len(self.changed), original, written)
+                           self.changes, original, written)
         super().close()
 
 
