@@ -259,9 +259,6 @@ class VanerForTokenClassification(VanerPreTrainedModel):
         """Load a VANER folder or Hub repo (full weights or adapter only), or start from a Llama-family
         backbone: a causal-LM checkpoint, or a GGUF file with `gguf_file=`."""
         path = str(pretrained_model_name_or_path)
-        # transformers' pipeline() passes `_from_pipeline` when it loads a name or path: a model it owns, whose
-        # precision VANER's pipeline may choose; a model object a caller passes in is never cast (pipeline_vaner.py).
-        loaded_by_pipeline = kwargs.get("_from_pipeline") is not None
         hub_kwargs = {name: kwargs[name] for name in HUB_ARGUMENTS if name in kwargs}
         # The folder's tokenizer code runs only when the caller trusted its code (AutoModel passes its choice on).
         trust_remote_code = bool(kwargs.get("trust_remote_code"))
@@ -276,7 +273,6 @@ class VanerForTokenClassification(VanerPreTrainedModel):
             loaded = super().from_pretrained(path, *model_args, **kwargs)
             model = loaded[0] if isinstance(loaded, tuple) else loaded  # output_loading_info=True
         model._tokenize_missing_instructions(path, gguf_file, hub_kwargs, trust_remote_code)
-        model.loaded_by_pipeline = loaded_by_pipeline
         return loaded
 
     @classmethod
