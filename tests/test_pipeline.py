@@ -194,6 +194,26 @@ def test_precision_follows_the_cli_choice_unless_named(tiny_vaner_dir, monkeypat
     assert ner_of(tiny_vaner_dir, dtype=torch.bfloat16).model.dtype == torch.bfloat16
 
 
+def test_a_model_object_passed_in_keeps_its_precision(tokenizer, monkeypatch):
+    """Where "auto" picks bf16, or a dtype is named, the pipeline runs a bf16 copy: the caller's float32 object stays
+    float32 (it used to be cast in place, under the caller's feet)."""
+    from pipeline_vaner import VanerTokenClassificationPipeline
+
+    monkeypatch.setenv("VANER_AUTO_CPU_DTYPE", "bfloat16")
+    model = tiny_vaner(tokenizer)
+    weights = {name: value.clone() for name, value in model.state_dict().items()}
+    for options in ({}, {"dtype": torch.bfloat16}):
+        ner = pipeline("token-classification", model=model, tokenizer=tokenizer,
+                       pipeline_class=VanerTokenClassificationPipeline, **options)
+        assert ner.model.dtype == torch.bfloat16 and ner.model is not model
+        assert ner.model.model.rotary_emb.inv_freq.dtype == torch.float32
+        assert model.dtype == torch.float32
+        assert all(torch.equal(value, weights[name]) for name, value in model.state_dict().items())
+    monkeypatch.setenv("VANER_AUTO_CPU_DTYPE", "float32")
+    assert pipeline("token-classification", model=model, tokenizer=tokenizer,
+                    pipeline_class=VanerTokenClassificationPipeline).model is model  # nothing to cast: no copy
+
+
 # --------------------------------------------------------------------------------------------
 # Any length, in windows, in linear time
 
