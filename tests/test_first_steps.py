@@ -1,0 +1,29 @@
+"""The first ten minutes: the README's benchmark commands parse, .ci/setup installs the CPU build of torch, and
+examples/annotate.sh reads relative file arguments from the caller's working directory."""
+
+import importlib
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_benchmark_commands() -> list[str]:
+    """The `python bench/....py ...` commands of the README, a line break inside one read as a space; the
+    placeholder NAME (one run per corpus) as one of the corpora."""
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    return [command.replace("NAME", "ncbi-disease") for command in re.findall(r"`python (bench/\w+\.py[^`]*)`", text)]
+
+
+@pytest.mark.parametrize("command", readme_benchmark_commands(), ids=lambda command: command.split()[0])
+def test_the_readmes_benchmark_commands_parse(command, monkeypatch, capsys):
+    """Every option value is one the script takes (`--dtypes float32 int8` failed once int8 was dropped):
+    argparse checks each option as it reads it, so --help at the end exits 0 only if all before it parse."""
+    script, *arguments = shlex.split(command)
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    with pytest.raises(SystemExit) as stop:
+        importlib.import_module(Path(script).stem).main([*arguments, "--help"])
+    assert stop.value.code == 0, capsys.readouterr().err
