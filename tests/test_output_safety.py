@@ -259,3 +259,26 @@ def test_stale_temporaries_are_those_of_dead_writers_only(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         names[key] for key in ("live", "recent", "other"))
 
+
+
+def test_an_interrupted_backbone_cache_write_leaves_no_temporary(tmp_path, monkeypatch):
+    """Issue 32, item 13: modeling_vaner.py writes its cache with the same writer (Ctrl-C included)."""
+    import safetensors.torch
+    import torch
+
+    import modeling_vaner
+
+    def interrupted(tensors, filename, metadata=None):
+        with open(filename, "wb") as handle:
+            handle.write(b"partial")
+        raise KeyboardInterrupt
+
+    cache = modeling_vaner.BackboneCache(str(tmp_path / "backbones" / "b.safetensors"), {"gguf_sha256": "0"})
+    monkeypatch.setattr(safetensors.torch, "save_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cache.save({"w": torch.zeros(2)})
+    assert list((tmp_path / "backbones").iterdir()) == []
+    monkeypatch.undo()
+    cache.save({"w": torch.ones(2)})
+    assert [path.name for path in (tmp_path / "backbones").iterdir()] == ["b.safetensors"]
+    assert torch.equal(cache.load()["w"], torch.ones(2))

@@ -66,9 +66,10 @@ def copy_adapter_folder(source: str | Path, target: str | Path, dtype: str = "bf
 
 # The files the Hub serves as remote code: every VANER folder carries them (custom_object_save copies them).
 # The Hub-served files: the config and model classes, the pipeline and the modules of the annotation path it
-# imports (relatively, so that transformers fetches them with it).
+# imports, and files_vaner (the atomic writer modeling_vaner's backbone cache uses), all imported relatively so
+# that transformers fetches them with it.
 REMOTE_CODE_FILES = ("configuration_vaner.py", "modeling_vaner.py", "pipeline_vaner.py", "annotator_vaner.py",
-                     "text_vaner.py", "windows_vaner.py", "precision_vaner.py")
+                     "text_vaner.py", "windows_vaner.py", "precision_vaner.py", "files_vaner.py")
 
 
 def refresh_remote_code(folder: str | Path) -> Path:
