@@ -27,3 +27,19 @@ def test_the_readmes_benchmark_commands_parse(command, monkeypatch, capsys):
     with pytest.raises(SystemExit) as stop:
         importlib.import_module(Path(script).stem).main([*arguments, "--help"])
     assert stop.value.code == 0, capsys.readouterr().err
+
+
+def test_ci_setup_asks_for_the_cpu_build_of_torch():
+    """On Linux PyPI's torch wheel is the CUDA build (triton and 18 nvidia-*/cuda-* packages); the CPU build exists
+    only under its local version, +cpu, so .ci/setup must name it, at a version requirements.txt allows."""
+    from packaging.requirements import Requirement
+
+    setup = (ROOT / ".ci" / "setup").read_text(encoding="utf-8")
+    variables = dict(re.findall(r"^(\w+)=(\S+)$", setup, re.MULTILINE))
+    expanded = re.sub(r"\$(\w+)", lambda match: variables.get(match.group(1), match.group(0)), setup)
+    versions = re.findall(r"pip install [^\n]*\btorch==([\w.+]+)", expanded)
+    assert any(version.endswith("+cpu") for version in versions), versions
+    (torch,) = [Requirement(line.split("#")[0]) for line in (ROOT / "requirements.txt").read_text().splitlines()
+                if line.startswith("torch")]
+    assert all(torch.specifier.contains(version.removesuffix("+cpu")) for version in versions), (versions, torch)
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in setup  # where pip finds no local wheel
