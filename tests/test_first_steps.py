@@ -2,8 +2,11 @@
 examples/annotate.sh reads relative file arguments from the caller's working directory."""
 
 import importlib
+import json
+import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -43,3 +46,18 @@ def test_ci_setup_asks_for_the_cpu_build_of_torch():
                 if line.startswith("torch")]
     assert all(torch.specifier.contains(version.removesuffix("+cpu")) for version in versions), (versions, torch)
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in setup  # where pip finds no local wheel
+
+
+def test_annotate_sh_reads_relative_arguments_from_the_callers_directory(tiny_vaner_dir, tmp_path):
+    """It used to change to the repository root first, so `bash ~/vaner/examples/annotate.sh notes.txt` looked for
+    the repository's notes.txt."""
+    if not (ROOT / ".venv" / "bin" / "vaner-predict").is_file():
+        pytest.skip("no .venv: examples/annotate.sh would run .ci/setup first")
+    (tmp_path / "notes.txt").write_text("Cisplatin induced nephrotoxicity in BRCA1 mutant mice.\n", encoding="utf-8")
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's modules, whatever the install maps
+    finished = subprocess.run(
+        ["bash", str(ROOT / "examples" / "annotate.sh"), "notes.txt", "--model_name_or_path", str(tiny_vaner_dir),
+         "--dtype", "float32", "--output", "notes.jsonl"],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert [json.loads(line)["id"] for line in (tmp_path / "notes.jsonl").read_text().splitlines()] == ["notes"]
