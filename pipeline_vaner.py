@@ -36,7 +36,8 @@ def _as_dtype(dtype: torch.dtype | str) -> torch.dtype:
 # pool the scores of a word's sub-tokens, have nothing to pool and are refused.
 AGGREGATION_STRATEGIES = ("none", "simple", "first")
 # Options of `DocumentAnnotator` the pipeline takes, at construction or per call.
-ANNOTATOR_OPTIONS = ("entity_types", "dataset_name", "tokenization", "max_length", "stride", "overlaps", "line_breaks")
+ANNOTATOR_OPTIONS = ("entity_types", "dataset_name", "tokenization", "max_length", "stride", "overlaps", "line_breaks",
+                     "max_document_length")
 DEFAULT_BATCH_SIZE = 32  # rows (window x entity type) per forward pass: predict_vaner.py's default
 
 
@@ -59,7 +60,8 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
     Other options (construction or call): `ignore_labels` (entity types or tags to leave out), `entity_types`
     (a subset of the loaded types), `dataset_name`, `tokenization`, `max_length`, `stride` (sub-tokens shared
     by consecutive windows), `overlaps`, `line_breaks`: see `DocumentAnnotator`. `batch_size` counts rows
-    (window x entity type) per forward pass (default 32).
+    (window x entity type) per forward pass (default 32). A text longer than `max_document_length` characters
+    (default 1,000,000) is refused with a ValueError naming its length and the limit.
 
     Unless `dtype=` names a precision, the model runs in the precision the annotation CLI picks: bf16 on CUDA and
     on CPUs with native bf16, else float32. A model object passed in is never cast in place: where its precision

@@ -23,6 +23,7 @@ from typing import Literal
 from transformers import HfArgumentParser
 from transformers.utils.logging import disable_progress_bar
 
+from text_vaner import DEFAULT_MAX_DOCUMENT_LENGTH
 from vaner import DEFAULT_MODEL
 from vaner.digests import DigestSet
 from vaner.formats import INPUT_FORMATS, OUTPUT_FORMATS
@@ -128,6 +129,13 @@ class AnnotationArguments:
     )
     progress: bool = field(default=True, metadata={"help": "Show a progress bar on standard error (--no_progress to hide it)."})
 
+    max_document_length: int = field(
+        default=DEFAULT_MAX_DOCUMENT_LENGTH,
+        metadata={"help": f"Longest document annotated, in characters (default {DEFAULT_MAX_DOCUMENT_LENGTH:,}, as "
+                          "spaCy's): a longer one becomes an error record naming it (exit status 3), the others are "
+                          "annotated. Annotation memory does not grow with a document's length; its entities are "
+                          "kept until it is written."},
+    )
 
 def parser() -> HfArgumentParser:
     from vaner.distributed import RayArguments
@@ -206,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             dataset_name=None if model_args.dataset_name is None else model.config.dataset_name,  # the model's spelling
             tokenization=annotation_args.tokenization, max_length=annotation_args.max_length,
             stride=annotation_args.stride, batch_size=annotation_args.batch_size, overlaps=annotation_args.overlaps,
-            line_breaks=annotation_args.line_breaks,
+            line_breaks=annotation_args.line_breaks, max_document_length=annotation_args.max_document_length,
         )
     except (ValueError, OSError) as error:
         arguments.error(str(error))

@@ -45,7 +45,7 @@ MANIFEST_VERSION = 1
 # Options that change what a shard's output holds: a manifest written with others does not count as done.
 OUTPUT_OPTIONS = ("model_name_or_path", "entity_types", "dataset_name", "base_model_name_or_path", "dtype",
                   "input_format", "encoding", "output_format", "include_text", "tokenization", "max_length", "stride",
-                  "overlaps", "line_breaks")
+                  "overlaps", "line_breaks", "max_document_length")
 
 
 @dataclass
@@ -200,6 +200,7 @@ class KillOnce:
             Path(self.flag).write_text(str(os.getpid()))
             os._exit(1)
 
+            max_document_length=settings["max_document_length"],
 
 class ShardAnnotator:
     """A Ray Data actor: loads the model once, then annotates the shards it is handed, one at a time."""
