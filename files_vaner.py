@@ -1,6 +1,6 @@
 """Writing a file whole or not at all: the one atomic writer of VANER's outputs (annotated documents, Ray shards
-and their manifests, the dequantized-backbone cache of modeling_vaner.py). Standard library only, so that the
-Hub can serve it beside modeling_vaner.py.
+and their manifests, the dequantized-backbone cache of modeling_vaner.py, the knowledge-base embedding cache,
+exported model folders). Standard library only, so that the Hub can serve it beside modeling_vaner.py.
 
 A regular file is written under a temporary name beside it and renamed over it when complete, so a reader never
 sees half a file and an interrupted run leaves any earlier file of that name whole. The temporary file has an
@@ -15,13 +15,18 @@ write raises `OutputError`, one line naming the output and the reason.
 import contextlib
 import errno
 import os
+import shutil
 import socket
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO
 
 TEMPORARY_SUFFIX = ".tmp"
+# A folder being written (`folder_written_atomically`); never removed by `remove_stale_temporaries`: after a
+# crash between its two renames it holds the only copy of the earlier folder, as `earlier/`.
+STAGING_SUFFIX = ".staging"
 # A temporary file of another host (whose process cannot be checked from here) counts as a dead writer's when it
 # has not changed for this long: a live writer's file changes as each buffer of output is flushed, and a shard
 # (or a huge document) takes minutes, not a day.
@@ -122,6 +127,40 @@ def written_atomically(path) -> Iterator[tuple[int, str]]:
         raise
 
 
+@contextlib.contextmanager
+def folder_written_atomically(path) -> Iterator[Path]:
+    """A new empty folder to fill, inside a private (0700) staging folder `.NAME.HOST.PID.RANDOM.staging` beside
+    the folder `path` names; when the block ends it takes the place of that folder (the earlier one, whose mode it
+    gets, is moved aside and then removed), so that `path` holds the earlier folder or the complete new one, never
+    a mix. If the block raises, the staging folder is removed and the earlier folder stays. The block may read the
+    earlier folder: it is removed only after the swap. Only a process killed between the two renames leaves `path`
+    missing, with the earlier folder whole in the staging folder's `earlier/`."""
+    target = Path(os.path.realpath(path))
+    with output_errors(path):
+        if target.exists() and not target.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "it is a file, not a folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{socket.gethostname()}.{os.getpid()}.",
+                                        suffix=STAGING_SUFFIX, dir=target.parent))
+    new, earlier = staging / "new", staging / "earlier"
+    try:
+        new.mkdir()
+        yield new
+        with output_errors(path):
+            if target.exists():
+                new.chmod(target.stat().st_mode & 0o7777)
+                target.rename(earlier)
+            try:
+                new.rename(target)
+            except BaseException:
+                if earlier.exists() and not target.exists():
+                    earlier.rename(target)
+                raise
+    finally:
+        if target.exists() or not earlier.exists():  # else `earlier/` is the only copy of the earlier folder
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def _give_final_mode(descriptor: int, target: str) -> None:
     """The replaced file's mode and, where permitted, owner (an 0600 output stays 0600), else the mode the umask
     gives a new file. (Windows: the mode mkstemp gave.)"""
@@ -189,5 +228,5 @@ def _process_is_gone(host: str, pid: int) -> bool:
     return False
 
 
-__all__ = ["OutputError", "check_output_folder", "open_output", "output_errors", "output_target",
+__all__ = ["OutputError", "check_output_folder", "folder_written_atomically", "open_output", "output_errors", "output_target",
            "remove_stale_temporaries", "writes_in_place", "written_atomically"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
@@ -12,6 +13,7 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers.dynamic_module_utils import custom_object_save
 
 import hub_card
+from files_vaner import folder_written_atomically, open_output
 
 # Beside config.json, not at the root: see modeling_vaner.ADAPTER_CONFIG_NAME.
 ADAPTER_SUBFOLDER = "adapter"
@@ -39,7 +41,9 @@ def save_adapter_folder(peft_model, tokenizer, folder: str | Path) -> Path:
 
 def copy_adapter_folder(source: str | Path, target: str | Path, dtype: str = "bfloat16", overwrite: bool = False) -> Path:
     """A copy of an adapter-only folder without training checkpoints, its adapter (LoRA and head) stored
-    in `dtype`: how the default model ships in the repository at half the size of float32."""
+    in `dtype`: how the default model ships in the repository at half the size of float32. The copy is built
+    beside `target` and takes its place only when complete (files_vaner.folder_written_atomically): an
+    interrupted export leaves an earlier `target` whole, and a folder exported onto itself is read first."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -47,21 +51,36 @@ def copy_adapter_folder(source: str | Path, target: str | Path, dtype: str = "bf
     weights = source / ADAPTER_SUBFOLDER / "adapter_model.safetensors"
     if not weights.is_file():
         raise FileNotFoundError(f"{source} is not an adapter-only VANER folder: {weights} is missing")
-    if target.exists():
-        if not overwrite:
-            raise FileExistsError(f"{target} exists: pass overwrite=True (--overwrite) to replace it")
-        shutil.rmtree(target)
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("checkpoint-*", "runs", "*.log", "training_args.bin",
-                                                                   "trainer_state.json", "all_results.json"))
-    refresh_remote_code(target)  # the copy serves this checkout's code, e.g. a pipeline newer than the model
-    (target / ADAPTER_SUBFOLDER / "README.md").unlink(missing_ok=True)  # PEFT's blank card; the folder's README is the card
-    adapter_config_file = target / ADAPTER_SUBFOLDER / "adapter_config.json"
-    adapter_config = json.loads(adapter_config_file.read_text(encoding="utf-8"))
-    adapter_config["base_model_name_or_path"] = json.loads((target / "config.json").read_text())["base_model_name_or_path"]
-    adapter_config_file.write_text(json.dumps(adapter_config, indent=2) + "\n", encoding="utf-8")
-    tensors = {name: tensor.to(getattr(torch, dtype)) for name, tensor in load_file(str(weights)).items()}
-    save_file(tensors, str(target / ADAPTER_SUBFOLDER / "adapter_model.safetensors"), metadata={"format": "pt"})
+    check_not_nested(source, target)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists: pass overwrite=True (--overwrite) to replace it")
+    with folder_written_atomically(target) as copy:
+        shutil.copytree(source, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
+            "checkpoint-*", "runs", "*.log", "training_args.bin", "trainer_state.json", "all_results.json"))
+        refresh_remote_code(copy)  # the copy serves this checkout's code, e.g. a pipeline newer than the model
+        (copy / ADAPTER_SUBFOLDER / "README.md").unlink(missing_ok=True)  # PEFT's blank card; the folder's README is the card
+        adapter_config_file = copy / ADAPTER_SUBFOLDER / "adapter_config.json"
+        adapter_config = json.loads(adapter_config_file.read_text(encoding="utf-8"))
+        adapter_config["base_model_name_or_path"] = json.loads((copy / "config.json").read_text())["base_model_name_or_path"]
+        write_json(adapter_config_file, adapter_config)
+        tensors = {name: tensor.to(getattr(torch, dtype)) for name, tensor in load_file(str(weights)).items()}
+        save_file(tensors, str(copy / ADAPTER_SUBFOLDER / "adapter_model.safetensors"), metadata={"format": "pt"})
     return target
+
+
+def check_not_nested(source: Path, target: Path) -> None:
+    """ValueError when one folder lies inside the other: a target inside the source would be copied into
+    itself, a source inside the target removed with the target it replaces. The same folder is fine."""
+    source_path, target_path = source.resolve(), target.resolve()
+    if source_path != target_path and (target_path.is_relative_to(source_path) or source_path.is_relative_to(target_path)):
+        raise ValueError(f"the target {target} and the source {source} lie one inside the other: choose a target "
+                         "beside the source (or the source itself)")
+
+
+def write_json(path: Path, data: dict, **options) -> None:
+    """`data` as indented JSON, written atomically (files_vaner): an interrupted write leaves the earlier file."""
+    with open_output(path) as handle:
+        handle.write(json.dumps(data, indent=2, **options) + "\n")
 
 
 # The files the Hub serves as remote code: every VANER folder carries them (custom_object_save copies them).
@@ -84,12 +103,14 @@ def refresh_remote_code(folder: str | Path) -> Path:
     if not config_file.is_file():
         raise FileNotFoundError(f"{folder} is not a VANER folder: {config_file} is missing")
     for name in REMOTE_CODE_FILES:  # from wherever the modules are installed, not a source-tree path
-        shutil.copyfile(importlib.import_module(name.removesuffix(".py")).__file__, folder / name)
+        with open(importlib.import_module(name.removesuffix(".py")).__file__, "rb") as code, \
+                open_output(folder / name, "wb") as copy:
+            shutil.copyfileobj(code, copy)
     config = json.loads(config_file.read_text(encoding="utf-8"))
     config.setdefault("auto_map", {}).update({"AutoConfig": "configuration_vaner.VanerConfig",
                                               "AutoModelForTokenClassification": "modeling_vaner.VanerForTokenClassification"})
     config["custom_pipelines"] = default_custom_pipelines()
-    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_json(config_file, config, sort_keys=True)
     return folder
 
 
@@ -158,7 +179,9 @@ def write_model_card(folder: str | Path, *, repo_id: str, results: list[dict], *
     )
     card = ModelCard(hub_card.render("model_card.md", card_data=card_data.to_yaml(), repo_id=repo_id,
                                      model_name=card_data.model_name, results=results, **fields))
-    card.save(Path(folder) / "README.md")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    with open_output(Path(folder) / "README.md", newline="") as handle:  # ModelCard.save writes in place
+        handle.write(str(card))
     return card
 
 
@@ -173,7 +196,8 @@ def push_folder(folder: str | Path, repo_id: str, repo_type: str = "model", toke
     return str(getattr(commit, "commit_url", commit))
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> None:
+    """`python -m vaner.export SOURCE TARGET [--dtype D] [--overwrite]`: prints TARGET, or one line saying why not."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Copy an adapter-only VANER folder without its checkpoints, the "
@@ -181,6 +205,13 @@ if __name__ == "__main__":
     parser.add_argument("source")
     parser.add_argument("target")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
-    parser.add_argument("--overwrite", action="store_true", help="replace TARGET if it exists")
-    arguments = parser.parse_args()
-    print(copy_adapter_folder(arguments.source, arguments.target, arguments.dtype, arguments.overwrite))
+    parser.add_argument("--overwrite", action="store_true", help="replace TARGET if it exists (it may be SOURCE)")
+    arguments = parser.parse_args(argv)
+    try:
+        print(copy_adapter_folder(arguments.source, arguments.target, arguments.dtype, arguments.overwrite))
+    except (OSError, ValueError) as error:
+        sys.exit(f"vaner.export: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans, minibatch
 
+from files_vaner import folder_written_atomically
 from windows_vaner import DEFAULT_MAX_LENGTH
 
 from . import DEFAULT_MODEL
@@ -222,19 +222,7 @@ def absolute_model_path(model: str | None) -> str | None:
 
 
 def replace_with_copy(source: Path, target: Path) -> None:
-    """Copy the folder `source` to `target` through a temporary folder beside it, so that `target` is either the
-    earlier folder or the complete copy, never a mix, and `source` is only read."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        shutil.copytree(source, staging / "copy", ignore=shutil.ignore_patterns("checkpoint-*", "runs"))
-        if target.exists():
-            target.rename(staging / "earlier")
-        try:
-            (staging / "copy").rename(target)
-        except OSError:
-            if (staging / "earlier").exists():
-                (staging / "earlier").rename(target)
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    """Copy the folder `source` to `target` with the project's folder writer (files_vaner), so that `target` is
+    either the earlier folder or the complete copy, never a mix, and `source` is only read."""
+    with folder_written_atomically(target) as copy:
+        shutil.copytree(source, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns("checkpoint-*", "runs"))
