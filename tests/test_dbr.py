@@ -180,6 +180,24 @@ def test_kb_embeddings_cached_on_disk(tmp_path, tiny_encoder, tiny_encoder_dir, 
     assert len(list(tmp_path.glob("kb-*.npy"))) == 2
 
 
+def test_an_interrupted_kb_embedding_cache_write_leaves_no_file(tmp_path, tiny_encoder, knowledge_base, monkeypatch):
+    """Issue 32, item 13: the cache is written by files_vaner's writer (it had a `.PID.tmp.npy` of its own, left
+    behind by an interrupted write); the next run computes the matrix again and caches it whole."""
+    def interrupted(file, array, **options):
+        with open(file, "wb") if isinstance(file, (str, Path)) else file as handle:  # a name, or a file object
+            handle.write(b"\x93NUMPY partial")
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cached_kb_embeddings(tiny_encoder, knowledge_base.names, tmp_path, "key", progress=False)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    matrix = cached_kb_embeddings(tiny_encoder, knowledge_base.names, tmp_path, "key", progress=False)
+    assert sorted(path.suffix for path in tmp_path.iterdir()) == [".json", ".npy"]
+    assert matrix.shape == (len(knowledge_base), 32)
+
+
 def test_encode_texts_normalises(tiny_encoder):
     embeddings = encode_texts(tiny_encoder, ["breast cancer", "aspirin"], progress=False)
     assert embeddings.dtype == np.float32

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from files_vaner import open_output
 
 logger = logging.getLogger(__name__)
 
@@ -127,12 +128,10 @@ def cached_kb_embeddings(
     matrix = encode_texts(encoder, names, batch_size, "encoding knowledge base", progress).astype(dtype)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(partial, matrix)
-        partial.replace(path)
-        path.with_suffix(".json").write_text(
-            json.dumps({"rows": len(names), "dtype": dtype, "cache_key": cache_key}, indent=1) + "\n"
-        )
+        with open_output(path, "wb") as handle:  # the project's atomic writer: never half a cache file
+            np.save(handle, matrix)
+        with open_output(path.with_suffix(".json")) as handle:
+            handle.write(json.dumps({"rows": len(names), "dtype": dtype, "cache_key": cache_key}, indent=1) + "\n")
         logger.info("knowledge-base embeddings saved to %s", path)
         return np.load(path, mmap_mode="r")
     return matrix
