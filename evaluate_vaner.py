@@ -4,6 +4,9 @@
         --corpora ncbi-disease=../shared/corpora/ncbi-disease bc5cdr-chem=../shared/corpora/bc5cdr-chem \
         --split test --output_dir results/
 
+    python evaluate_vaner.py --model_name_or_path my-model --files test/*.xml --type_map cell_line=CellLine
+
+scores annotated documents (BioC XML or JSON, PubTator, brat .ann, IOB TSV) per entity type instead.
 Writes results.md (a Markdown table), results.json and results.png (a bar chart) to --output_dir.
 """
 
@@ -20,6 +23,7 @@ from typing import Literal
 from transformers import HfArgumentParser
 
 from vaner import DEFAULT_MODEL
+from vaner.annotated import parse_type_map, read_annotated
 from vaner.corpora import parse_corpus_argument
 from vaner.evaluation import predict_sentence_tags, score_by_corpus
 from vaner.features import sentences_to_dataset
@@ -30,12 +34,23 @@ logger = logging.getLogger("evaluate_vaner")
 
 @dataclass
 class EvaluationArguments:
-    corpora: list[str] = field(
+    corpora: list[str] | None = field(
+        default=None,
         metadata={
             "help": "Corpora as name=path, path being a corpus file or a folder of split files "
             "(train.tsv, devel.tsv, test.tsv). Registered names: ncbi-disease, bc5cdr-disease, bc5cdr-chem, "
             "bc2gm, jnlpba, bc4chemd, linnaeus, s800. A new corpus: name:EntityType=path."
         }
+    )
+    files: list[str] | None = field(
+        default=None,
+        metadata={"help": "Instead of --corpora: annotated documents (files or folders: BioC XML or JSON, PubTator, "
+                          "brat .ann beside its .txt, IOB TSV), scored per entity type they annotate."},
+    )
+    type_map: list[str] | None = field(
+        default=None,
+        metadata={"help": "With --files: the documents' type names as the model's, raw=Type (e.g. cell_line=CellLine); "
+                          "raw=O or raw=- leaves a type out. Names not mapped match the model's types in any case."},
     )
     model_name_or_path: str = field(
         default=DEFAULT_MODEL,
@@ -89,6 +104,8 @@ def load_corpora(args: EvaluationArguments, config) -> dict:
         wanted, unknown = config.spell_entity_types(args.entity_types)
         if unknown:
             raise ValueError(f"--entity_types {unknown}: this model knows {known_entity_types}")
+    if args.files:
+        return document_tables(args, known_entity_types, wanted)
     corpora = {}
     for argument in map(parse_corpus_argument, args.corpora):
         entity_type = argument.spec.entity_type
@@ -103,13 +120,40 @@ def load_corpora(args: EvaluationArguments, config) -> dict:
     return corpora
 
 
+def document_tables(args: EvaluationArguments, known_entity_types: list[str], wanted: list[str] | None) -> dict:
+    """A table per entity type of the annotated documents of --files (named by the type)."""
+    documents = read_annotated(args.files, parse_type_map(args.type_map), known_entity_types)
+    unknown = [entity_type for entity_type in documents.entity_types if entity_type not in known_entity_types]
+    if unknown:
+        raise ValueError(f"the documents hold {', '.join(unknown)}, which this model does not know "
+                         f"({', '.join(known_entity_types)}): map them with --type_map {unknown[0]}=Type, or leave "
+                         f"them out with --type_map {unknown[0]}=O")
+    types = [entity_type for entity_type in documents.entity_types if wanted is None or entity_type in wanted]
+    if not types:
+        raise ValueError(f"no entity type left to evaluate: the documents hold {documents.entity_types}")
+    tables = {}
+    for entity_type in types:
+        table = documents.table([entity_type])
+        tables[entity_type] = table.select(range(min(args.max_sentences or len(table), len(table))))
+    return tables
+
+
+def check_inputs(args: EvaluationArguments) -> None:
+    if bool(args.corpora) == bool(args.files):
+        raise SystemExit("evaluate_vaner.py: give --corpora (corpus files in folders) or --files (annotated "
+                         "documents), one of the two")
+    if args.type_map and not args.files:
+        raise SystemExit("--type_map maps the type names of --files documents; --corpora name their type as name:Type")
+
+
 def evaluate(args: EvaluationArguments) -> dict:
     model, tokenizer = load_model(
         args.model_name_or_path, dtype=args.dtype, device=args.device, trust_remote_code=args.trust_remote_code,
         gguf_file=args.gguf_file, base_model_name_or_path=args.base_model_name_or_path, all_known_types=True,
     )
     corpora = load_corpora(args, model.config)
-    results = {"model": args.model_name_or_path, "split": args.split, "use_dataset_name": args.use_dataset_name, "corpora": {}}
+    split = "annotated documents" if args.files else args.split
+    results = {"model": args.model_name_or_path, "split": split, "use_dataset_name": args.use_dataset_name, "corpora": {}}
     total_sentences, started = 0, time.perf_counter()
     for name, dataset in corpora.items():
         corpus_started = time.perf_counter()
@@ -182,6 +226,7 @@ def bar_chart(results: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     (args,) = HfArgumentParser(EvaluationArguments).parse_args_into_dataclasses(args=argv)
+    check_inputs(args)
     results = evaluate(args)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -195,8 +240,12 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def cli() -> None:
-    """The console script (pyproject.toml [project.scripts]): exit status 0 on success."""
-    main(sys.argv[1:])
+    """The console script (pyproject.toml [project.scripts]): exit status 0 on success; bad input (a corpus or
+    document file, a type the model does not know) is one line naming it."""
+    try:
+        main(sys.argv[1:])
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"evaluate_vaner.py: {error}") from None
 
 
 if __name__ == "__main__":

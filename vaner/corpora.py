@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,48 +212,65 @@ class DocumentSentence:
     tags: tuple[str, ...]
 
 
+MENTION_CASES = ("widened to whole words", "across a sentence boundary", "overlapping (left out)")
+
+
 def document_to_sentences(document: PubTatorDocument) -> list[DocumentSentence]:
     """Split a document into sentences of words with typed IOB2 tags from its mentions.
 
     Sentences and words are exactly those of the annotation path (`text_vaner.document_sentences`: the
     title, then the abstract's sentences; `tokenize_with_offsets`), so that evaluation scores what annotation
-    sees and training learns from it: the gold mentions do not cut words or join sentences. A mention whose
-    edge falls inside a word covers that whole word; a mention across a sentence boundary is tagged in each
-    sentence it touches; of overlapping mentions the earliest (then longest) is kept, since IOB2 cannot nest.
-    Each case is counted in one warning per document.
+    sees and training learns from it: the gold mentions do not cut words or join sentences. Mentions become
+    tags by `sentence_tags`: of overlapping mentions the earliest (then longest) is kept, since IOB2 cannot
+    nest. Each case is counted in one warning per document.
     """
-    text = document.text
-    annotations = sorted(document.annotations, key=lambda a: (a.start, -(a.end - a.start)))
-    counts = {"widened to whole words": 0, "across a sentence boundary": 0, "overlapping (left out)": 0}
-    sentences: list[DocumentSentence] = []
-    for sentence_start, sentence_end in document_sentences(document.document()):
-        words = [(word, sentence_start + start, sentence_start + end)
-                 for word, start, end in tokenize_with_offsets(text[sentence_start:sentence_end])]
-        if not words:
-            continue
-        tags = ["O"] * len(words)
-        for annotation in annotations:
-            if annotation.start >= sentence_end or annotation.end <= sentence_start:
-                continue
-            covered = [i for i, (_, start, end) in enumerate(words) if start < annotation.end and end > annotation.start]
-            if not covered:
-                continue
-            if any(tags[i] != "O" for i in covered):
-                counts["overlapping (left out)"] += 1
-                continue
-            tags[covered[0]] = f"B-{annotation.entity_type}"
-            for i in covered[1:]:
-                tags[i] = f"I-{annotation.entity_type}"
-            if annotation.start < sentence_start or annotation.end > sentence_end:
-                counts["across a sentence boundary"] += annotation.start >= sentence_start  # once per mention
-            elif (words[covered[0]][1], words[covered[-1]][2]) != (annotation.start, annotation.end):
-                counts["widened to whole words"] += 1
-        sentences.append(DocumentSentence(document.document_id, tuple(word for word, _, _ in words),
-                                          tuple((start, end) for _, start, end in words), tuple(tags)))
+    counts = dict.fromkeys(MENTION_CASES, 0)
+    sentences = [DocumentSentence(document.document_id, tuple(word for word, _, _ in words),
+                                  tuple((start, end) for _, start, end in words),
+                                  tuple(sentence_tags(words, span, document.annotations, counts)))
+                 for span, words in sentence_words(document.document())]
     if any(counts.values()):
         logger.warning("document %s: mentions that annotation cannot give as written: %s", document.document_id,
                        ", ".join(f"{count} {what}" for what, count in counts.items() if count))
     return sentences
+
+
+def sentence_words(document) -> Iterator[tuple[tuple[int, int], list[tuple[str, int, int]]]]:
+    """((start, end), words with document offsets) of each sentence of a `text_vaner.Document` that holds a
+    word: the annotation path's sentences and words."""
+    text = document.text
+    for sentence_start, sentence_end in document_sentences(document):
+        words = [(word, sentence_start + start, sentence_start + end)
+                 for word, start, end in tokenize_with_offsets(text[sentence_start:sentence_end])]
+        if words:
+            yield (sentence_start, sentence_end), words
+
+
+def sentence_tags(words: Sequence[tuple[str, int, int]], span: tuple[int, int], mentions: Iterable,
+                  counts: dict[str, int]) -> list[str]:
+    """Typed IOB2 tags of a sentence's words (`sentence_words`) from mentions with document offsets (`start`,
+    `end`, `entity_type`), as annotation can give them back: a mention whose edge falls inside a word covers
+    that whole word; a mention across a sentence boundary is tagged in each sentence it touches; of overlapping
+    mentions the earliest (then longest) is kept. Each case is added to `counts` (keys `MENTION_CASES`)."""
+    sentence_start, sentence_end = span
+    tags = ["O"] * len(words)
+    for mention in sorted(mentions, key=lambda m: (m.start, -(m.end - m.start))):
+        if mention.start >= sentence_end or mention.end <= sentence_start:
+            continue
+        covered = [i for i, (_, start, end) in enumerate(words) if start < mention.end and end > mention.start]
+        if not covered:
+            continue
+        if any(tags[i] != "O" for i in covered):
+            counts["overlapping (left out)"] += 1
+            continue
+        tags[covered[0]] = f"B-{mention.entity_type}"
+        for i in covered[1:]:
+            tags[i] = f"I-{mention.entity_type}"
+        if mention.start < sentence_start or mention.end > sentence_end:
+            counts["across a sentence boundary"] += mention.start >= sentence_start  # once per mention
+        elif (words[covered[0]][1], words[covered[-1]][2]) != (mention.start, mention.end):
+            counts["widened to whole words"] += 1
+    return tags
 
 
 # --------------------------------------------------------------------------------------------

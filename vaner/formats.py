@@ -560,7 +560,7 @@ register_output_format(OutputFormat(
     "a page with coloured entities and a legend", (".html", ".htm"),
 ))
 # Modules that register further formats: a new format is one module, named here.
-FORMAT_MODULES: tuple[str, ...] = ("vaner.bioc_json", "vaner.bioc_xml", "vaner.medline")
+FORMAT_MODULES: tuple[str, ...] = ("vaner.bioc_json", "vaner.bioc_xml", "vaner.medline", "vaner.brat")
 for _module in FORMAT_MODULES:
     importlib.import_module(_module)
 
