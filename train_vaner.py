@@ -38,6 +38,7 @@ from transformers import (
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from modeling_vaner import VanerForTokenClassification
+from vaner import DEFAULT_MODEL
 from vaner.corpora import ENTITY_TYPES, get_corpus_spec
 from vaner.evaluation import (
     SequentialEvaluationTrainer,
@@ -47,6 +48,16 @@ from vaner.evaluation import (
     trainer_metrics,
 )
 from vaner.export import check_model_path, push_folder, save_adapter_folder, save_full_folder, write_model_card
+from vaner.extension import (
+    SOFT_LABELS,
+    DistillationTrainer,
+    SoftLabelCollator,
+    grown_head,
+    replay_rows,
+    teacher_soft_labels,
+    timed_probe,
+    with_soft_labels,
+)
 from vaner.features import MODEL_INPUT_COLUMNS, VanerDataCollator, tokenize_dataset, tokenize_multi_type_dataset
 from vaner.loading import load_tokenizer
 from windows_vaner import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE
@@ -75,10 +86,12 @@ def _bf16_by_default() -> bool:
 
 @dataclass
 class ModelArguments:
-    model_name_or_path: str = field(
+    model_name_or_path: str | None = field(
+        default=None,
         metadata={
             "help": "Backbone to start from: a Hub id or local folder of a Llama-family causal LM (or of a VANER "
-            "model to train further), or a folder holding the --gguf_file."
+            "model to train further), or a folder holding the --gguf_file. Left out with --init_adapter: that "
+            "folder's backbone, with its layers, instruction templates and LoRA rank, alpha, dropout and layers."
         }
     )
     gguf_file: str | None = field(
@@ -155,7 +168,10 @@ class ModelArguments:
         default=None,
         metadata={
             "help": "Warm start from an adapter-only VANER folder trained on the same backbone and layers (e.g. "
-            "vaner/default_model): its LoRA weights and head; a per-type head starts every type of a multi-type one."
+            "vaner/default_model): its LoRA weights and head; a per-type head starts every type of a multi-type one. "
+            "A multi-type head keeps its types and instruction and gains a column (O/B/I) per new type of "
+            "--train_files, started from the mean of its types' columns. Default with --train_files and no "
+            "--model_name_or_path: the shipped model (vaner/default_model)."
         },
     )
     merge: bool = field(
@@ -170,8 +186,46 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    dataset_name_or_path: str = field(
-        metadata={"help": "The training mixture from build_dbr_dataset.py: its output folder or a Hub dataset id."}
+    dataset_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "The training mixture from build_dbr_dataset.py: its output folder or a Hub dataset id "
+                          "(or --train_files)."}
+    )
+    train_files: list[str] | None = field(
+        default=None,
+        metadata={"help": "Instead of --dataset_name_or_path: annotated documents to train on (files or folders: BioC "
+                          "XML or JSON, PubTator, brat .ann beside its .txt, IOB TSV), several types per document. "
+                          "Trains the one-pass (multi-type) mode; a row teaches the types the documents annotate "
+                          "(those with a mention), and, with --init_adapter, the others by --distill."}
+    )
+    validation_files: list[str] | None = field(
+        default=None, metadata={"help": "With --train_files: annotated documents scored per type while training (strict "
+                                        "F1; the best checkpoint by their macro F1 is kept)."}
+    )
+    test_files: list[str] | None = field(
+        default=None, metadata={"help": "With --train_files: annotated documents the final model is scored on (in the "
+                                        "model card)."}
+    )
+    type_map: list[str] | None = field(
+        default=None,
+        metadata={"help": "With --train_files: the documents' type names as the model's, raw=Type (e.g. "
+                          "cell_line=CellLine); raw=O or raw=- leaves a type out. Names not mapped match the known "
+                          "types in any case, else become new types as written."}
+    )
+    distill: bool = field(
+        default=True,
+        metadata={"help": "With --train_files and --init_adapter: the starting model's known types that the documents "
+                          "do not annotate learn its own O/B/I probabilities on the documents' words (ExtendNER-style "
+                          "distillation), so they are not forgotten; needs no data of the starting model. "
+                          "--no_distill leaves them untrained (plain fine-tuning)."}
+    )
+    replay_dataset: str | None = field(
+        default=None,
+        metadata={"help": "With --train_files and --init_adapter: a training mixture of build_dbr_dataset.py (e.g. the one "
+                          "the starting model was trained on) whose train rows are mixed in with their own labels."}
+    )
+    replay_fraction: float = field(
+        default=0.25, metadata={"help": "With --replay_dataset: the share of the training rows drawn from it."}
     )
     corpora: list[str] | None = field(
         default=None, metadata={"help": "Train and evaluate on these source corpora only (default: all in the dataset)."}
@@ -330,9 +384,11 @@ def qlora_quantization_config():
     )
 
 
-def build_model(model_args: ModelArguments, entity_types, dataset_names, tokenizer):
+def build_model(model_args: ModelArguments, entity_types, dataset_names, tokenizer, instruction_types=None):
+    """The model to train: VANER on the backbone (LoRA unless --full_finetune), warm-started from --init_adapter.
+    `instruction_types` (multi-type) is the type set its instruction names, where it differs from its types."""
     kwargs = {"entity_types": entity_types, "dataset_names": dataset_names, "bidirectional": model_args.bidirectional,
-              "multi_type": model_args.multi_type}
+              "multi_type": model_args.multi_type, "instruction_types": instruction_types}
     for name in ("num_hidden_layers", "attn_implementation", "instruction_template", "instruction_template_without_dataset"):
         if getattr(model_args, name) is not None:
             kwargs[name] = getattr(model_args, name)
@@ -388,7 +444,8 @@ def build_model(model_args: ModelArguments, entity_types, dataset_names, tokeniz
 
 def warm_start(peft_model, folder: str) -> None:
     """Load an adapter-only VANER folder's LoRA weights and head into a new LoRA model of the same shape. A
-    per-type head (O/B/I) is copied into every type's columns of a multi-type head."""
+    per-type head (O/B/I) is copied into every type's columns of a multi-type head; a multi-type head keeps its
+    types' columns and gains one per type this model adds after them (`vaner.extension.grown_head`)."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -399,13 +456,17 @@ def warm_start(peft_model, folder: str) -> None:
         raise SystemExit(f"--init_adapter {folder}: {weights} is missing (an adapter-only VANER folder is needed)")
     source_config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
     config = peft_model.get_base_model().config
-    if source_config.get("multi_type") and source_config.get("known_entity_types") != config.known_entity_types:
-        raise SystemExit(f"--init_adapter {folder}: its head tags {source_config.get('known_entity_types')}, this "
-                         f"model's {config.known_entity_types}")
+    source_types = source_config.get("known_entity_types") or []
+    if source_config.get("multi_type") and config.known_entity_types[: len(source_types)] != source_types:
+        raise SystemExit(f"--init_adapter {folder}: its head tags {source_types}, this model's "
+                         f"{config.known_entity_types} (a model extended with new types keeps the known ones first)")
     state = load_file(str(weights))
     columns = peft_model.get_base_model().classifier.out_features  # O/B/I per head type
-    for key in [key for key in state if ".classifier." in key]:  # a per-type head starts every type's columns
-        state[key] = state[key].repeat(columns // state[key].shape[0], *([1] * (state[key].dim() - 1)))
+    for key in [key for key in state if ".classifier." in key]:
+        if source_config.get("multi_type") and config.multi_type:  # new types' columns from the known ones' mean
+            state[key] = grown_head(state[key], len(source_types), len(config.known_entity_types) - len(source_types))
+        else:  # a per-type head starts every type's columns
+            state[key] = state[key].repeat(columns // state[key].shape[0], *([1] * (state[key].dim() - 1)))
     try:
         loaded = set_peft_model_state_dict(peft_model, state)
     except (RuntimeError, KeyError) as error:  # another rank, backbone, layer count or head
@@ -413,6 +474,141 @@ def warm_start(peft_model, folder: str) -> None:
     if loaded.unexpected_keys:
         raise SystemExit(f"--init_adapter {folder}: weights this model lacks: {loaded.unexpected_keys[:3]}")
     logger.info("warm start from %s (%d tensors)", folder, len(state))
+
+
+def source_config(folder: str) -> dict:
+    """The config.json of an --init_adapter folder, or SystemExit naming what is missing."""
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise SystemExit(f"--init_adapter {folder}: {path} is missing (an adapter-only VANER folder is needed)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def adopt_source(model_args: ModelArguments) -> None:
+    """Without --model_name_or_path: the --init_adapter folder's backbone (the installed package's GGUF file where
+    its config names one, else its recorded backbone), layers, instruction templates and LoRA shape, so that its
+    weights fit the model built here."""
+    from configuration_vaner import VanerConfig
+    from modeling_vaner import ADAPTER_CONFIG_NAME, _installed_backbone
+
+    folder = model_args.init_adapter
+    source_config(folder)
+    config = VanerConfig.from_pretrained(folder)
+    installed = _installed_backbone(config)
+    if installed:
+        model_args.model_name_or_path, model_args.gguf_file = installed
+        model_args.base_model_package = config.base_model_package["package"]
+        model_args.base_model_id = config.base_model_name_or_path
+    elif config.base_model_name_or_path:
+        model_args.model_name_or_path, model_args.gguf_file = config.base_model_name_or_path, config.base_gguf_file
+    else:
+        raise SystemExit(f"--init_adapter {folder}: its config names no backbone; give --model_name_or_path")
+    adapter_config = json.loads((Path(folder) / ADAPTER_CONFIG_NAME).read_text(encoding="utf-8"))
+    model_args.num_hidden_layers = config.num_hidden_layers
+    model_args.instruction_template = config.instruction_template
+    model_args.instruction_template_without_dataset = config.instruction_template_without_dataset
+    model_args.bidirectional = config.bidirectional
+    model_args.lora_r, model_args.lora_alpha = adapter_config["r"], adapter_config["lora_alpha"]
+    model_args.lora_dropout = adapter_config.get("lora_dropout", 0.0)
+    model_args.lora_from_layer = min(adapter_config.get("layers_to_transform") or [0])
+    logger.info("backbone and settings of %s: %s%s, %d layers, LoRA r=%d", folder, model_args.model_name_or_path,
+                f" ({model_args.gguf_file})" if model_args.gguf_file else "", config.num_hidden_layers, model_args.lora_r)
+
+
+@dataclass
+class DocumentSetup:
+    """What training on annotated documents starts from: the tables, the model's types and dataset names, the
+    type set its instruction names, the documents' summary (for the card), and the types distilled."""
+
+    mixture: DatasetDict
+    entity_types: list[str]
+    dataset_names: list[str]
+    instruction_types: list[str] | None
+    summary: str
+    distilled_types: list[str]
+
+
+def document_setup(model_args: ModelArguments, data_args: DataArguments) -> DocumentSetup:
+    """Tables of --train_files (and --validation_files, --test_files): a row per (sentence, type), source_corpus
+    the type. The model keeps the known types of --init_adapter in their order and adds the documents' new
+    types after them; its dataset names stay (the documents' rows name no corpus, as the pipeline asks by
+    default); a multi-type source keeps its instruction."""
+    from vaner.annotated import parse_type_map, read_annotated
+
+    try:
+        type_map = parse_type_map(data_args.type_map)
+        source = source_config(model_args.init_adapter) if model_args.init_adapter else {}
+        known = list(source.get("known_entity_types") or [])
+        train = read_annotated(data_args.train_files, type_map, known)
+        entity_types = known + canonical_entity_types([t for t in train.entity_types if t not in known])
+        mixture = DatasetDict(train=train.table())
+        for split, files in (("validation", data_args.validation_files), ("test", data_args.test_files)):
+            if files:
+                documents = read_annotated(files, type_map, entity_types)
+                unknown = [t for t in documents.entity_types if t not in entity_types]
+                if unknown:
+                    raise ValueError(f"--{split}_files hold {', '.join(unknown)}, which the training documents do not "
+                                     f"annotate and the model does not know ({', '.join(entity_types)})")
+                mixture[split] = documents.table()
+    except ValueError as error:  # CorpusFormatError and --type_map errors: one line naming the file or argument
+        raise SystemExit(str(error)) from None
+    distilled = [t for t in known if t not in train.entity_types] if data_args.distill else []
+    instruction_types = (source.get("instruction_types") or known) if source.get("multi_type") else None
+    new = [t for t in entity_types if t not in known]
+    logger.info("entity types: %s%s", ", ".join(entity_types), f" ({', '.join(new)} new)" if known and new else "")
+    return DocumentSetup(mixture, entity_types, list(source.get("dataset_names") or []), instruction_types,
+                         train.summary(), distilled)
+
+
+def document_train_rows(setup: DocumentSetup, model, tokenizer, model_args, data_args, training_args):
+    """Multi-type rows of the documents with the teacher's soft labels (--distill), plus replayed mixture rows."""
+    from datasets import concatenate_datasets
+
+    from vaner.loading import load_model
+
+    config = model.config
+    names = config.dataset_names if data_args.use_dataset_names else []
+
+    def rows(table):
+        return tokenize_multi_type_dataset(table, tokenizer, data_args.max_length, config.head_types, names,
+                                           data_args.stride, training_args.seed, data_args.unnamed_fraction)
+
+    train_rows = rows(setup.mixture["train"])
+    soft = None
+    if setup.distilled_types:
+        device = "cpu" if training_args.use_cpu or not torch.cuda.is_available() else "cuda"
+        teacher, _ = load_model(model_args.init_adapter, dtype="float32", device=device, all_known_types=True)
+        soft = teacher_soft_labels(teacher, train_rows, tokenizer, config.head_types, setup.distilled_types,
+                                   training_args.per_device_eval_batch_size, not training_args.disable_tqdm)
+        del teacher
+    train_rows = with_soft_labels(train_rows, soft)
+    if data_args.replay_dataset:
+        try:
+            replayed = replay_rows(data_args.replay_dataset, data_args.replay_fraction, len(setup.mixture["train"]),
+                                   training_args.seed)
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
+        logger.info("replaying %d rows of %s", len(replayed), data_args.replay_dataset)
+        train_rows = concatenate_datasets([train_rows, with_soft_labels(rows(replayed), None)])
+    return train_rows
+
+
+def print_time_estimate(trainer, train_rows, collator, training_args) -> None:
+    """The training steps and a measured estimate of their time (`timed_probe`), before training starts."""
+    import math
+
+    seconds = timed_probe(trainer.model, train_rows, collator, training_args.per_device_train_batch_size,
+                          seed=training_args.seed)
+    rows_per_step = (training_args.per_device_train_batch_size * training_args.world_size
+                     * training_args.gradient_accumulation_steps)
+    steps = training_args.max_steps if training_args.max_steps > 0 else math.ceil(
+        math.ceil(len(train_rows) / rows_per_step) * training_args.num_train_epochs)
+    total = steps * seconds * training_args.gradient_accumulation_steps
+    limit = training_args.max_train_minutes
+    stop = f"; --max_train_minutes {limit:g} stops it then" if limit and limit * 60 < total else ""
+    spent = f"{total:.0f} s" if total < 120 else f"{total / 60:.0f} minutes"
+    print(f"training: {steps} steps of {rows_per_step} rows ({len(train_rows)} rows); a probe step took {seconds:.2f} s: "
+          f"about {spent} of training, evaluations aside{stop}", flush=True)
 
 
 def tokenized(split, tokenizer, model_config, data_args):
@@ -568,25 +764,37 @@ def main(argv: list[str] | None = None) -> dict:
                          "full weights already: drop --merge.")
     if model_args.init_adapter and model_args.full_finetune:
         raise SystemExit("--init_adapter warm-starts a LoRA adapter; --full_finetune trains no adapter.")
+    documents = check_data_arguments(model_args, data_args)
     if data_args.unnamed_fraction and not model_args.multi_type:
         raise SystemExit("--unnamed_fraction is a --multi_type option; the per-type mode trains the paper's recipe "
                          "(--no_use_dataset_names trains it without names).")
     check_output_dir(training_args)
+    if model_args.model_name_or_path is None:
+        adopt_source(model_args)
     try:
         check_model_path(model_args.model_name_or_path)
     except (FileNotFoundError, NotADirectoryError) as error:
         raise SystemExit(f"--model_name_or_path {error}") from None
     resume = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
 
-    mixture = load_mixture(data_args, training_args.seed)
-    entity_types = canonical_entity_types(mixture["train"].unique("entity_type"))
-    dataset_names = sorted({display_name(name) for name in mixture["train"].unique("source_corpus")})
+    setup = document_setup(model_args, data_args) if documents else None
+    if setup is not None:
+        mixture, entity_types, dataset_names = setup.mixture, setup.entity_types, setup.dataset_names
+    else:
+        mixture = load_mixture(data_args, training_args.seed)
+        entity_types = canonical_entity_types(mixture["train"].unique("entity_type"))
+        dataset_names = sorted({display_name(name) for name in mixture["train"].unique("source_corpus")})
     tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.trust_remote_code, model_args.gguf_file)
     set_seed(training_args.seed)  # the new head and LoRA weights are drawn here, before the Trainer seeds
-    model = build_model(model_args, entity_types, dataset_names, tokenizer)
+    model = build_model(model_args, entity_types, dataset_names, tokenizer,
+                        setup.instruction_types if setup is not None else None)
     vaner_config = model.config
 
-    if vaner_config.multi_type:
+    if setup is not None:
+        train_rows = document_train_rows(setup, model, tokenizer, model_args, data_args, training_args)
+        logger.info("multi-type rows: %d windows from %d table rows", len(train_rows), len(mixture["train"]))
+        train_columns = [column for column in MODEL_INPUT_COLUMNS if column != "entity_type_ids"] + [SOFT_LABELS]
+    elif vaner_config.multi_type:
         names = vaner_config.dataset_names if data_args.use_dataset_names else []
         train_rows = tokenize_multi_type_dataset(mixture["train"], tokenizer, data_args.max_length, vaner_config.head_types,
                                                  names, data_args.stride, training_args.seed,
@@ -611,16 +819,19 @@ def main(argv: list[str] | None = None) -> dict:
         training_args.eval_strategy, training_args.load_best_model_at_end = "no", False
     if training_args.gradient_checkpointing and not model_args.full_finetune:
         model.enable_input_require_grads()
-    trainer = SequentialEvaluationTrainer(
+    collator = SoftLabelCollator(tokenizer) if setup is not None else VanerDataCollator(tokenizer)
+    trainer = (DistillationTrainer if setup is not None else SequentialEvaluationTrainer)(
         model=model,
         args=training_args,
         train_dataset=train_rows.select_columns(train_columns),
         eval_dataset=None if eval_rows is None else eval_rows.select_columns(list(MODEL_INPUT_COLUMNS)),
-        data_collator=VanerDataCollator(tokenizer),
+        data_collator=collator,
         compute_metrics=None if eval_rows is None else trainer_metrics(validation, eval_rows),
         preprocess_logits_for_metrics=argmax_logits,
         callbacks=callbacks,
     )
+    if setup is not None:
+        print_time_estimate(trainer, trainer.train_dataset, collator, training_args)
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_state()
 
@@ -639,6 +850,8 @@ def main(argv: list[str] | None = None) -> dict:
         method = f"LoRA r={model_args.lora_r}, alpha={model_args.lora_alpha} on {model_args.lora_target_modules} (adapter in adapter/), head trained in full."
     if model_args.load_in_4bit:
         method += " Backbone loaded in 4-bit NF4 (QLoRA)."
+    if setup is not None:
+        method += " " + extension_note(model_args, data_args, setup)
     repo_id = training_args.hub_model_id or output_dir.name
     effective_batch_size = (training_args.per_device_train_batch_size * training_args.world_size
                             * training_args.gradient_accumulation_steps)
@@ -647,7 +860,7 @@ def main(argv: list[str] | None = None) -> dict:
         repo_id=repo_id,
         results=results,
         base_model=vaner_config.base_model_name_or_path,
-        dataset=data_args.dataset_name_or_path,
+        dataset=data_args.dataset_name_or_path or f"annotated documents: {setup.summary}",
         entity_types=vaner_config.entity_types,
         dataset_names=vaner_config.dataset_names,
         weights_note="This folder holds the full weights." if (model_args.full_finetune or model_args.merge)
@@ -675,6 +888,48 @@ def main(argv: list[str] | None = None) -> dict:
         "results": results,
         "output_dir": str(output_dir),
     }
+
+
+def check_data_arguments(model_args: ModelArguments, data_args: DataArguments) -> bool:
+    """Whether training reads annotated documents (--train_files), with their defaults set (the shipped model
+    as --init_adapter when no backbone is named; the multi-type mode); options that would be ignored are refused."""
+    documents = bool(data_args.train_files)
+    if documents == bool(data_args.dataset_name_or_path):
+        raise SystemExit("give --dataset_name_or_path (a training mixture) or --train_files (annotated documents), "
+                         "one of the two")
+    if not documents:
+        given = [name for name in ("validation_files", "test_files", "type_map", "replay_dataset")
+                 if getattr(data_args, name)]
+        if given:
+            raise SystemExit(f"--{given[0]} goes with --train_files; a training mixture holds its own splits and types")
+        if model_args.model_name_or_path is None and not model_args.init_adapter:
+            raise SystemExit("--model_name_or_path is needed (or --init_adapter, whose backbone is then used)")
+        return False
+    if model_args.full_finetune:
+        raise SystemExit("--train_files trains a LoRA adapter (one pass for every type); drop --full_finetune")
+    if data_args.replay_dataset and not model_args.init_adapter and model_args.model_name_or_path:
+        raise SystemExit("--replay_dataset replays the mixture of the model extended: give --init_adapter")
+    if model_args.model_name_or_path is None and not model_args.init_adapter:
+        model_args.init_adapter = DEFAULT_MODEL
+        logger.info("extending the shipped model %s (--init_adapter)", DEFAULT_MODEL)
+    model_args.multi_type = True
+    return True
+
+
+def extension_note(model_args: ModelArguments, data_args: DataArguments, setup: DocumentSetup) -> str:
+    """What the model card says about training on documents: from what, which types are new, how the others kept."""
+    if not model_args.init_adapter:
+        return "Trained from the backbone on annotated documents."
+    known = [t for t in setup.entity_types if t not in setup.mixture["train"].unique("entity_type")]
+    note = f"Extended from `{model_args.init_adapter}`; the documents annotate {', '.join(setup.mixture['train'].unique('entity_type'))}."
+    if setup.distilled_types:
+        note += (f" {', '.join(setup.distilled_types)} learned the starting model's own tags on the documents "
+                 "(distillation).")
+    elif known:
+        note += f" {', '.join(known)} had no training signal on the documents (--no_distill)."
+    if data_args.replay_dataset:
+        note += f" Rows of `{data_args.replay_dataset}` were replayed ({data_args.replay_fraction:.0%} of the rows)."
+    return note
 
 
 def cli() -> None:
