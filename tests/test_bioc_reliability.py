@@ -190,7 +190,8 @@ def test_other_xml_is_refused_without_reading_it_whole(tmp_path, monkeypatch):
     path.write_text("<?xml version='1.0'?>\n<PubmedArticleSet>" + "<PubmedArticle>x</PubmedArticle>\n" * 10_000
                     + "</PubmedArticleSet>\n", encoding="utf-8")
     assert [d.error for d in read_bioc_xml(path)] == [
-        f"{path}: not readable as BioC XML (its root element is <PubmedArticleSet>, not <collection>)"]
+        f"{path}: not readable as BioC XML (its root element is <PubmedArticleSet>, not <collection>: pass "
+        "--input_format pubmed_xml)"]
     empty = tmp_path / "empty.xml"
     empty.write_text(HEADER + "<document/>" + bioc_document(2) + "<document />\n</collection>\n", encoding="utf-8")
     documents = list(read_bioc_xml(empty))

@@ -16,16 +16,13 @@ one BioC passage per passage.
 from __future__ import annotations
 
 import datetime
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import bioc
 
 from .documents import AnnotatedDocument, Document, Passage
-
-# Characters XML 1.0 does not allow (lxml refuses them).
-XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+from .xmlparsing import XML_INVALID
 
 
 @dataclass(frozen=True)

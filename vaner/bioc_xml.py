@@ -25,8 +25,16 @@ from lxml import etree
 
 from .bioc_format import collection_info, to_bioc, to_document
 from .documents import Document
-from .formats import DocumentWriter, InputFormat, OutputFormat, register_input_format, register_output_format
+from .formats import (
+    INPUT_FORMATS,
+    DocumentWriter,
+    InputFormat,
+    OutputFormat,
+    register_input_format,
+    register_output_format,
+)
 from .textfiles import input_name, open_binary
+from .xmlparsing import parse, pull_parser
 
 CHUNK_BYTES = 1 << 20
 # Documents parsed together while none is broken (one parse per document is four times as slow).
@@ -44,6 +52,7 @@ _DOCUMENT_ID = re.compile(rb"<id>([^<]{1,200})</id>")
 _LXML_LINE = re.compile(r"\bline (\d+)(, column (\d+))?")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _READ_ERRORS = (OSError, EOFError, zlib.error)  # unreadable, a damaged gzip stream
+_XML_DECLARATION = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml\s[^>]*\?>")
 
 
 @dataclass
@@ -259,13 +268,13 @@ def _header_problem(header: _Piece) -> str | None:
         return "the file is empty" if not header.documents_follow else "no <collection> before the first <document>"
     tag = _root_tag(data)
     if tag is not None and tag != "collection":
-        return f"its root element is <{tag}>, not <collection>"
+        return f"its root element is <{tag}>, not <collection>{_format_hint(data)}"
     if header.capped:
         return f"no <document> in its first {HEADER_LIMIT >> 20} MiB"
     if tag is None and header.documents_follow:
         return "no <collection> before the first <document>"
     try:
-        etree.fromstring(data + b"</collection>" if header.documents_follow else data)
+        parse(data + b"</collection>" if header.documents_follow else data)
     except etree.XMLSyntaxError as error:
         where = " before the first <document>" if header.documents_follow else ""
         return f"{'no <collection>' if tag is None else 'its collection header'}{where}: {error.msg}"
@@ -274,7 +283,7 @@ def _header_problem(header: _Piece) -> str | None:
 
 def _root_tag(data: bytes) -> str | None:
     """The name of the first element of `data`, if its start is readable."""
-    parser = etree.XMLPullParser(events=("start",))
+    parser = pull_parser(events=("start",))
     try:
         parser.feed(data)
     except etree.XMLSyntaxError:
@@ -284,12 +293,23 @@ def _root_tag(data: bytes) -> str | None:
     return None
 
 
+def _format_hint(head: bytes) -> str:
+    """": pass --input_format NAME" where another registered format claims the file's head (PubMed XML whose
+    DOCTYPE or comments hid its root from auto detection), else ""."""
+    text = head.decode("utf-8", errors="replace")
+    claiming = [name for name, input_format in INPUT_FORMATS.items()
+                if name != "bioc_xml" and input_format.claims is not None and input_format.claims(text)]
+    return f": pass --input_format {claiming[0]}" if claiming else ""
+
+
 def _collection_prefix(header: bytes) -> bytes:
-    """The header up to the end of its `<collection>` tag (XML declaration and DOCTYPE included): what each
-    document is parsed after."""
+    """The XML declaration (which names the encoding) and the `<collection>` tag: what each document is parsed
+    after, by the bioc library's parser. The DOCTYPE is left out, as that parser would expand the entities it
+    defines (the policy of vaner.xmlparsing: none is)."""
+    declaration = _XML_DECLARATION.match(header)
     for match in _COLLECTION_START.finditer(header):
         if match.group().startswith(b"<collection"):
-            return header[: match.end()]
+            return (declaration.group() if declaration else b"") + b"\n" + match.group()
     return header  # pragma: no cover (the header was checked)
 
 

@@ -33,6 +33,7 @@ from .digests import DigestSet
 from .documents import AnnotatedDocument, Document, Entity
 from .pubtator import TEXT_LINE, read_pubtator_documents
 from .textfiles import SNIFF_BYTES, STDIO, decode, head_bytes, input_name, open_binary, unreadable_reason
+from .xmlparsing import XML_INVALID
 
 logger = logging.getLogger(__name__)
 
@@ -362,8 +363,6 @@ class PubTatorWriter(DocumentWriter):
 # Background colours of the entity types, then a palette for any other type.
 TYPE_COLOURS = {"Disease": "#fca5a5", "Chemical": "#93c5fd", "Gene": "#86efac", "Species": "#fcd34d"}
 EXTRA_COLOURS = ("#c4b5fd", "#f9a8d4", "#5eead4", "#fdba74", "#d9f99d", "#a5b4fc", "#fda4af", "#bef264")
-# Characters XML 1.0 does not allow (the page must stay well-formed XHTML).
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 _HTML_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; line-height: 1.9; color: #1f2937; }
@@ -453,7 +452,7 @@ class HtmlWriter(DocumentWriter):
 
 
 def _escape(text: str) -> str:
-    return html.escape(_XML_INVALID.sub("\ufffd", text), quote=True)
+    return html.escape(XML_INVALID.sub("\ufffd", text), quote=True)  # the page stays well-formed XHTML
 
 
 def check_include_text(output_format: str, include_text: bool) -> None:

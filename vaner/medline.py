@@ -17,8 +17,8 @@ Each `PubmedArticle` (and `PubmedBookArticle`) is one `Document`:
 `DeleteCitation` blocks (update files) are not documents: the PMIDs they list are counted in an info line.
 An article without a PMID, a syntax error (the documents before it are kept) and a file that breaks off (a
 cut download; the article cut short is dropped) become documents with an `error` naming the file, the
-article's position and the line. The DOCTYPE's DTD is never fetched and no external entity is resolved:
-parsing works offline.
+article's position and the line. Parsing follows vaner.xmlparsing: the DOCTYPE's DTD is never fetched and no
+entity is expanded (a reference stays `&name;` text), so it works offline.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from lxml import etree
 from .documents import Document, Passage
 from .formats import InputFormat, register_input_format
 from .textfiles import input_name, open_binary
+from .xmlparsing import pull_parser
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,10 @@ ARTICLE_TAGS = ("PubmedArticle", "PubmedBookArticle")
 DELETE_TAG = "DeleteCitation"
 ROOT_TAGS = ("PubmedArticleSet", "BookDocumentSet", "PubmedBookArticleSet")
 CHUNK_BYTES = 1 << 16  # fed to the parser at a time
-# What `claims` looks for in a file's first 8 KB: the root or an article element.
-PUBMED_HEAD = re.compile(r"<(?:PubmedArticleSet|PubmedArticle|PubmedBookArticle)[\s>]")
+# What `claims` looks for in a file's first 8 KB: the root or an article element, or a DOCTYPE naming one (its
+# internal subset can push the root out of the 8 KB).
+PUBMED_HEAD = re.compile(r"<(?:!DOCTYPE\s+)?(?:PubmedArticleSet|PubmedArticle|PubmedBookArticle|BookDocumentSet|"
+                         r"PubmedBookArticleSet)[\s>\[]")
 # Whitespace around a line break inside one element.
 _LINE_BREAK = re.compile(r"\s*[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]\s*")
 
@@ -106,8 +109,7 @@ def read_medline(path: str | Path, encoding: str = "utf-8") -> Iterator[Document
     state = {"position": 0, "deletions": 0, "line": 1}  # articles seen, PMIDs of DeleteCitation blocks, last line
     # A pull parser fed by hand rather than iterparse: after a syntax error it still hands out the articles
     # parsed before it in the same chunk (iterparse drops them).
-    parser = etree.XMLPullParser(events=("end",), tag=(*ARTICLE_TAGS, DELETE_TAG), resolve_entities=False,
-                                 no_network=True, load_dtd=False, remove_comments=True, remove_pis=True)
+    parser = pull_parser(events=("end",), tag=(*ARTICLE_TAGS, DELETE_TAG), remove_comments=True, remove_pis=True)
     with open_binary(path) as handle:
         while True:
             failure = root = None
