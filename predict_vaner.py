@@ -72,9 +72,11 @@ class ModelArguments:
 @dataclass
 class DataArguments:
     input: list[str] = field(
-        metadata={"help": "Input files or folders (the files of a folder, sorted; its subfolders are named in a warning, "
-                          "not read); - reads standard input. gzip files (.gz) are read transparently; binary files "
-                          "and other compressions are error records."}
+        metadata={"help": "Input files, folders (the files of a folder, sorted; a warning names its subfolders, hidden "
+                          "files, broken links and pipes, which are not read) or globs ('docs/*.jsonl'); - reads "
+                          "standard input, a named pipe (<(zcat docs.jsonl.gz)) is read as a file. gzip data is "
+                          "checked whole, then read: a damaged .gz is one error record; binary files and other "
+                          "compressions are error records."}
     )
     input_format: str = field(
         default="auto",
@@ -203,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         output_format = output_format_for(data_args.output, data_args.output_format)
         check_include_text(output_format, data_args.include_text)
         check_output_path(data_args.output)  # a folder, a missing folder, no permission: before the model loads
-        check_output_is_not_an_input(data_args.output, expand_inputs(data_args.input))  # fail early on a missing input
+        inputs = expand_inputs(data_args.input)  # a missing input fails here, before the model loads
+        check_output_is_not_an_input(data_args.output, inputs)
         if not annotation_args.progress:
             disable_progress_bar()  # the model's loading bars (GGUF de-quantizing, weights) too
         model, tokenizer = load_model(model_args.model_name_or_path, model_args.entity_types, model_args.dataset_name,
@@ -221,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("model %s: %s, %s on %s; types %s", model_args.model_name_or_path, type(model).__name__,
                 next(model.parameters()).dtype, next(model.parameters()).device, ", ".join(annotator.entity_types))
     counts = {"documents": 0, "entities": 0, "errors": 0, "duplicates": 0}
-    documents = read_documents(data_args.input, data_args.input_format, data_args.encoding)
+    documents = read_documents(inputs, data_args.input_format, data_args.encoding)
     annotated = _report_errors(annotator.annotate_documents(documents, progress=annotation_args.progress), counts)
     try:
         write_documents(annotated, data_args.output, output_format, annotator.entity_types,

@@ -8,9 +8,7 @@ readers.
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -20,18 +18,17 @@ from bioc import biocjson
 from .bioc_format import collection_info, to_bioc, to_document
 from .documents import Document
 from .formats import DocumentWriter, InputFormat, OutputFormat, register_input_format, register_output_format
-from .textfiles import STDIO, input_name, open_binary
+from .textfiles import decode, input_name, open_binary
 
 
 def read_bioc_json(path: str | Path, encoding: str = "utf-8") -> Iterator[Document]:
-    """Documents of a BioC JSON collection (read whole: the library has no streaming JSON reader)."""
+    """Documents of a BioC JSON collection ("-": standard input; gzip is decompressed), read whole: the library
+    has no streaming JSON reader."""
     name = input_name(path)
+    with open_binary(path) as handle:
+        text = decode(handle.read(), encoding, name, whole_file=True)
     try:
-        if str(path) == STDIO:
-            collection = biocjson.load(sys.stdin)
-        else:
-            with io.TextIOWrapper(open_binary(path), encoding=encoding) as handle:  # .gz too
-                collection = biocjson.load(handle)
+        collection = biocjson.loads(text.removeprefix("\ufeff"))
     except (ValueError, KeyError, TypeError) as error:
         yield Document(Path(name).name, "", source=name, error=f"{name}: not readable as a BioC JSON collection "
                                                                  f"({type(error).__name__}: {error})")

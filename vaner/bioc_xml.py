@@ -13,7 +13,6 @@ from __future__ import annotations
 import codecs
 import io
 import re
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from .formats import (
     register_input_format,
     register_output_format,
 )
-from .textfiles import input_name, open_binary
+from .textfiles import READ_ERRORS, input_name, open_binary
 from .xmlparsing import parse, pull_parser
 
 CHUNK_BYTES = 1 << 20
@@ -51,7 +50,6 @@ _DECLARED_ENCODING = re.compile(rb"""^(\s*<\?xml[^>]*?encoding\s*=\s*)(["'])[^"'
 _DOCUMENT_ID = re.compile(rb"<id>([^<]{1,200})</id>")
 _LXML_LINE = re.compile(r"\bline (\d+)(, column (\d+))?")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-_READ_ERRORS = (OSError, EOFError, zlib.error)  # unreadable, a damaged gzip stream
 _XML_DECLARATION = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml\s[^>]*\?>")
 
 
@@ -219,13 +217,13 @@ def read_bioc_xml(path: str | Path) -> Iterator[Document]:
     `error` (file, `document N`, the line where it starts, its id where one is seen, the parser's message
     with the file's line numbers) in its place, and the others are read as usual. A header (the bytes before
     the first `<document>`) that is no `<collection>` start is one error document for the file; a file that
-    ends without `</collection>` after a document, or that stops being readable (a damaged gzip stream), adds
-    one after the documents read."""
+    ends without `</collection>` after a document, or that stops being readable (an I/O error), adds one after
+    the documents read. A damaged gzip stream raises `DamagedGzip` before any document (vaner.textfiles)."""
     name = input_name(path)
     base = Path(name).name
     number = 0
-    try:
-        with open_binary(path) as handle:
+    with open_binary(path) as handle:  # a damaged gzip stream raises here, before any document is read
+        try:
             pieces = _DocumentSplitter(handle).pieces()
             header = next(pieces)
             problem = _header_problem(header)
@@ -251,9 +249,9 @@ def read_bioc_xml(path: str | Path) -> Iterator[Document]:
                             f"({_explain(parsed, prefix, piece)})"))
                     else:
                         yield to_document(parsed, where, fallback_id)
-    except _READ_ERRORS as error:
-        where = f"{name}:document {number + 1}"
-        yield Document(f"{base}:{number + 1}", "", source=where, error=f"{where}: not readable ({error})")
+        except READ_ERRORS as error:
+            where = f"{name}:document {number + 1}"
+            yield Document(f"{base}:{number + 1}", "", source=where, error=f"{where}: not readable ({error})")
 
 
 class _Unterminated(ValueError):
@@ -331,7 +329,7 @@ def _groups(pieces: Iterator[_Piece]) -> Iterator[list[_Piece]]:
                 group, size = [], 0
             if piece is not None:
                 yield [piece]
-    except _READ_ERRORS:  # the documents read before it are documents all the same
+    except READ_ERRORS:  # the documents read before it are documents all the same
         if group:
             yield group
         raise

@@ -24,7 +24,6 @@ Failure handling:
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import logging
@@ -37,7 +36,7 @@ from typing import Any
 from files_vaner import open_output, remove_stale_temporaries
 
 from .formats import OUTPUT_FORMATS, check_include_text, output_format_for, read_documents, write_documents
-from .textfiles import STDIO
+from .textfiles import expand_inputs
 
 logger = logging.getLogger("vaner.distributed")
 
@@ -80,28 +79,6 @@ class RayArguments:
 # Shards
 
 
-def expand_shards(inputs: list[str]) -> list[Path]:
-    """Input files: each file as given, a folder's files (sorted, hidden ones skipped), a glob's matches
-    (sorted). Standard input is not a shard."""
-    files: list[Path] = []
-    for pattern in inputs:
-        if pattern == STDIO:
-            raise ValueError("--ray reads shards from files, not from standard input")
-        path = Path(pattern)
-        if path.is_dir():
-            files.extend(sorted(child for child in path.iterdir() if child.is_file() and not child.name.startswith(".")))
-        elif path.is_file():
-            files.append(path)
-        elif glob.has_magic(pattern):
-            matches = sorted(Path(match) for match in glob.glob(pattern, recursive=True) if Path(match).is_file())
-            if not matches:
-                raise FileNotFoundError(f"{pattern}: no file matches")
-            files.extend(matches)
-        else:
-            raise FileNotFoundError(f"{pattern}: no such file or folder")
-    return files
-
-
 def output_path(shard: Path, output_dir: Path, output_format: str) -> Path:
     """The output shard of an input shard: same name, the output format's first registered suffix (a `.gz`
     input loses both suffixes: pubmed25n0001.xml.gz -> pubmed25n0001.jsonl)."""
@@ -113,7 +90,7 @@ def plan_shards(inputs: list[str], output_dir: str | Path, output_format: str) -
     """(input shard, output shard) pairs; two inputs with the same output name are an error."""
     output_dir = Path(output_dir)
     pairs, seen = [], {}
-    for shard in expand_shards(inputs):
+    for shard in expand_inputs(inputs, pipes=False):
         target = output_path(shard, output_dir, output_format)
         if target in seen:
             raise ValueError(f"{shard} and {seen[target]} would both be written to {target}: give shards distinct names")
@@ -360,5 +337,5 @@ def settings_from_arguments(*dataclasses) -> dict:
     return settings
 
 
-__all__ = ["KillOnce", "RayArguments", "ShardAnnotator", "annotate_shard", "expand_shards", "is_complete", "manifest_path",
+__all__ = ["KillOnce", "RayArguments", "ShardAnnotator", "annotate_shard", "is_complete", "manifest_path",
            "plan_shards", "run_distributed", "settings_digest", "settings_from_arguments"]

@@ -23,6 +23,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -32,7 +33,21 @@ from files_vaner import OutputError, check_output_folder, open_output, output_er
 from .digests import DigestSet
 from .documents import AnnotatedDocument, Document, Entity
 from .pubtator import TEXT_LINE, read_pubtator_documents
-from .textfiles import SNIFF_BYTES, STDIO, decode, head_bytes, input_name, open_binary, unreadable_reason
+from .textfiles import (
+    READ_ERRORS,
+    SNIFF_BYTES,
+    STDIO,
+    PipeCopy,
+    decode,
+    expand_inputs,
+    head_bytes,
+    input_name,
+    is_pipe,
+    open_binary,
+    read_failure,
+    text_lines,
+    unreadable_reason,
+)
 from .xmlparsing import XML_INVALID
 
 logger = logging.getLogger(__name__)
@@ -100,30 +115,6 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Reading
 
 
-def expand_inputs(paths: Iterable[str | Path]) -> list[str | Path]:
-    """Files to read: each path as given, a folder's files (sorted, hidden ones skipped), "-" for stdin. A
-    folder's subfolders are not read (a folder is one level, as a shard folder of --ray is); a warning names them."""
-    files: list[str | Path] = []
-    for path in paths:
-        if str(path) == STDIO:
-            files.append(STDIO)
-            continue
-        path = Path(path)
-        if path.is_dir():
-            children = sorted(child for child in path.iterdir() if not child.name.startswith("."))
-            files.extend(child for child in children if child.is_file())
-            folders = [child.name for child in children if child.is_dir()]
-            if folders:
-                logger.warning("%s: %d subfolder%s not read (%s): a folder's own files are the inputs; name a "
-                               "subfolder as an input to read it", path, len(folders), "s" * (len(folders) > 1),
-                               ", ".join(folders[:5]) + (", ..." if len(folders) > 5 else ""))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
-    return files
-
-
 def check_output_is_not_an_input(output: str | Path, inputs: Iterable[str | Path]) -> None:
     """ValueError when the output file is one of the input files (resolved paths compared): writing it
     would destroy the input before it is read."""
@@ -142,8 +133,8 @@ def detect_input_format(path: str | Path) -> str:
     PubTator), else "text"."""
     if str(path) == STDIO:
         return DEFAULT_INPUT_FORMAT
-    path = Path(path)
-    suffix = Path(path.stem).suffix if path.suffix.lower() == ".gz" else path.suffix
+    named = Path(path)  # the name only: `path` may be a pipe's copy (PipeCopy)
+    suffix = Path(named.stem).suffix if named.suffix.lower() == ".gz" else named.suffix
     candidates = [name for name, input_format in INPUT_FORMATS.items() if suffix.lower() in input_format.suffixes]
     if len(candidates) > 1:
         head = head_bytes(path, SNIFF_BYTES).decode("utf-8", errors="replace")
@@ -151,7 +142,7 @@ def detect_input_format(path: str | Path) -> str:
                     candidates[0])
     if candidates:
         return candidates[0]
-    with open_binary(path) as handle:
+    with open_binary(path, check=False) as handle:
         for raw_line in handle:
             line = raw_line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
             if not line:
@@ -164,20 +155,40 @@ def detect_input_format(path: str | Path) -> str:
 
 
 def read_documents(paths: Iterable[str | Path], input_format: str = "auto", encoding: str = "utf-8") -> Iterator[Document]:
-    """Documents of every input file, in order, read lazily."""
+    """Documents of every input, in order, read lazily (`expand_inputs` says which files a path names)."""
     if input_format != "auto" and input_format not in INPUT_FORMATS:
         raise ValueError(f"input format must be one of {('auto', *INPUT_FORMATS)}, not {input_format!r}")
     for path in expand_inputs(paths):
-        reason = unreadable_reason(path, encoding)
-        if reason:  # a PNG or a .bz2 file annotated as text would give entities from noise
-            name = input_name(path)
-            yield Document(Path(name).name, "", source=name, error=f"{name}: {reason}; not annotated")
-            continue
-        file_format = detect_input_format(path) if input_format == "auto" else input_format
-        if not INPUT_FORMATS[file_format].uses_encoding and codecs.lookup(encoding).name != "utf-8":
-            logger.warning("%s: %s declares its own encoding; --encoding %s is not used for it", input_name(path),
-                           file_format, encoding)
-        yield from INPUT_FORMATS[file_format].read(path, encoding)
+        yield from _read_input(path, input_format, encoding)
+
+
+def _read_input(path: str | Path, input_format: str, encoding: str) -> Iterator[Document]:
+    """The documents of one input; whatever stops its reading (`READ_ERRORS`: a damaged gzip stream, which is
+    checked before any document, an I/O error) is one error record of this input, after the documents read
+    before it, and the next input is read as usual."""
+    name, count = input_name(path), 0
+    try:
+        with PipeCopy(path) if is_pipe(path) else nullcontext(path) as source:
+            for document in _documents_of(source, input_format, encoding):
+                count += 1
+                yield document
+    except READ_ERRORS as error:
+        rest = (f"{count} document(s) read before it, the rest of the file is not" if count
+                else "none of its documents is annotated")
+        yield Document(Path(name).name, "", source=name, error=f"{name}: {read_failure(error)}; {rest}")
+
+
+def _documents_of(path: str | Path, input_format: str, encoding: str) -> Iterator[Document]:
+    reason = unreadable_reason(path, encoding)
+    if reason:  # a PNG or a .bz2 file annotated as text would give entities from noise
+        name = input_name(path)
+        yield Document(Path(name).name, "", source=name, error=f"{name}: {reason}; not annotated")
+        return
+    file_format = detect_input_format(path) if input_format == "auto" else input_format
+    if not INPUT_FORMATS[file_format].uses_encoding and codecs.lookup(encoding).name != "utf-8":
+        logger.warning("%s: %s declares its own encoding; --encoding %s is not used for it", input_name(path),
+                       file_format, encoding)
+    yield from INPUT_FORMATS[file_format].read(path, encoding)
 
 
 def read_text_file(path: str | Path, encoding: str = "utf-8") -> Document:
@@ -199,9 +210,8 @@ def read_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[Document]:
     are skipped, a bad line becomes a document with an error."""
     name = input_name(path)
     with open_binary(path) as handle:
-        for line_number, raw_line in enumerate(handle, start=1):
+        for line_number, line in text_lines(handle, encoding, name):
             where = f"{name}:{line_number}"
-            line = decode(raw_line, encoding, where)
             if line_number == 1:
                 line = line.lstrip("\ufeff")
             if not line.strip():

@@ -17,15 +17,15 @@ Each `PubmedArticle` (and `PubmedBookArticle`) is one `Document`:
 `DeleteCitation` blocks (update files) are not documents: the PMIDs they list are counted in an info line.
 An article without a PMID, a syntax error (the documents before it are kept) and a file that breaks off (a
 cut download; the article cut short is dropped) become documents with an `error` naming the file, the
-article's position and the line. Parsing follows vaner.xmlparsing: the DOCTYPE's DTD is never fetched and no
-entity is expanded (a reference stays `&name;` text), so it works offline.
+article's position and the line. A damaged `.xml.gz` is one error record and none of its articles a document
+(vaner.textfiles checks the gzip stream before it is read). Parsing follows vaner.xmlparsing: the DOCTYPE's DTD
+is never fetched and no entity is expanded (a reference stays `&name;` text), so it works offline.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from lxml import etree
 
 from .documents import Document, Passage
 from .formats import InputFormat, register_input_format
-from .textfiles import input_name, open_binary
+from .textfiles import READ_ERRORS, input_name, open_binary
 from .xmlparsing import pull_parser
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def read_medline(path: str | Path, encoding: str = "utf-8") -> Iterator[Document
             failure = root = None
             try:
                 chunk = handle.read(CHUNK_BYTES)
-            except (OSError, EOFError, zlib.error) as error:  # a cut or damaged gzip file
+            except READ_ERRORS as error:  # an I/O error (a gzip stream is checked before it is read)
                 failure, chunk = error, None
             if chunk is not None:
                 try:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from text_vaner import Document, Passage
 
-from .textfiles import STDIO, CorpusFormatError, decode, input_name, open_binary, undecodable_file_error
+from .textfiles import STDIO, CorpusFormatError, input_name, open_binary, text_lines, undecodable_file_error
 
 logger = logging.getLogger(__name__)
 
@@ -128,15 +128,8 @@ def _parse(path: str | Path, strict: bool, encoding: str = "utf-8"):
                         error=f"{where}: {message}")
 
     with open_binary(path) as handle:
-        for line_number, raw_line in enumerate(handle, start=1):
+        for line_number, line in _utf8_lines(handle, path) if strict else text_lines(handle, encoding, name):
             where = f"{name}:{line_number}"
-            if strict:
-                try:
-                    line = raw_line.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise undecodable_file_error(path) from None
-            else:
-                line = decode(raw_line, encoding, where)
             line = line.rstrip("\r\n")
             if line_number == 1:
                 line = line.lstrip("\ufeff")
@@ -183,6 +176,15 @@ def _parse(path: str | Path, strict: bool, encoding: str = "utf-8"):
                 setattr(current, part, f"{getattr(current, part)} {line}")
     if current is not None:
         yield current.finish(strict)
+
+
+def _utf8_lines(handle, path: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a corpus file, strictly UTF-8: the first line that is not raises naming it."""
+    for line_number, raw_line in enumerate(handle, start=1):
+        try:
+            yield line_number, raw_line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise undecodable_file_error(path) from None
 
 
 def _check_mention(current: _Record, line: str, where: str) -> None:
