@@ -553,6 +553,11 @@ def document_setup(model_args: ModelArguments, data_args: DataArguments) -> Docu
     except ValueError as error:  # CorpusFormatError and --type_map errors: one line naming the file or argument
         raise SystemExit(str(error)) from None
     distilled = [t for t in known if t not in train.entity_types] if data_args.distill else []
+    if known and not source.get("multi_type"):
+        logger.warning("--init_adapter %s is a per-type model: the one-pass model trained here asks for every type with "
+                       "an instruction it never saw, so its types %s start from scratch and are relearned from its own "
+                       "tags on the documents only (distillation); a one-pass model keeps them as they were at step 0",
+                       model_args.init_adapter, ", ".join(known))
     instruction_types = (source.get("instruction_types") or known) if source.get("multi_type") else None
     new = [t for t in entity_types if t not in known]
     logger.info("entity types: %s%s", ", ".join(entity_types), f" ({', '.join(new)} new)" if known and new else "")

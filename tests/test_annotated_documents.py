@@ -170,3 +170,29 @@ def test_evaluate_scores_documents_per_type_and_names_types_the_model_does_not_k
         evaluate_vaner.main(arguments)
     with pytest.raises(SystemExit, match="one of the two"):
         evaluate_vaner.main([*arguments, "--corpora", f"toy:Disease={paths['pubtator']}"])
+
+
+def test_the_jnlpba_converter_writes_documents_that_read_back_with_their_mentions(tmp_path):
+    """bench/jnlpba_to_user_docs.py (the walk-through's data): -DOCSTART- blocks become documents whose BioC XML
+    and brat files read back to the corpus's own words and tags for the kept types, the others left out."""
+    import runpy
+
+    corpus = tmp_path / "jnlpba"
+    corpus.mkdir()
+    block = ("-DOCSTART-\tO\n\nIL-2\tB-protein\nin\tO\nJurkat\tB-cell_line\nT\tI-cell_line\ncells\tI-cell_line\n.\tO\n\n"
+             "Primary\tB-cell_type\nT\tI-cell_type\nlymphocytes\tI-cell_type\nrespond\tO\n.\tO\n\n")
+    for split in ("devel", "test"):
+        (corpus / f"{split}.tsv").write_text(block * 2, encoding="utf-8")
+    converter = runpy.run_path(str(Path(__file__).resolve().parents[1] / "bench" / "jnlpba_to_user_docs.py"))
+    counts = converter["main"](["--jnlpba", str(corpus), "--output_dir", str(tmp_path / "docs")])
+    assert counts["devel"] == {"documents": 2, "cell_line": 2, "cell_type": 2}
+    mapping = parse_type_map(["cell_line=CellLine", "cell_type=CellType"])
+    for path in (tmp_path / "docs" / "bioc" / "devel.xml", tmp_path / "docs" / "brat" / "devel"):
+        read = read_annotated([path], mapping)
+        assert read.documents == 2 and read.mentions == {"CellLine": 2, "CellType": 2} and not read.dropped
+        title, abstract = read.sentences[:2]
+        assert title.tokens == ("IL", "-", "2", "in", "Jurkat", "T", "cells", ".")
+        assert title.tags["CellLine"] == ("O", "O", "O", "O", "B", "I", "I", "O")
+        assert abstract.tags["CellType"] == ("B", "I", "I", "O", "O")
+    iob = (tmp_path / "docs" / "iob" / "cell_line" / "train.tsv").read_text()
+    assert "Jurkat\tB-cell_line\nT\tI-cell_line\n" in iob and "IL\tO\n" in iob
