@@ -16,6 +16,11 @@ Data flow of `DocumentAnnotator.annotate_documents`:
              -> O/B/I probabilities per unit, from the window where the unit is most central
              -> entity spans per type -> optional overlap resolution -> AnnotatedDocument
 
+A document goes through a part at a time (SENTENCE_BATCH_CHARS characters of sentences; a longer sentence in parts
+of `pool_windows` windows, its words read as they are needed), and only its entities are kept between parts: the
+memory of annotation does not grow with a document's length. A document over `max_document_length` characters
+(DEFAULT_MAX_DOCUMENT_LENGTH) is not annotated: it comes back with an error naming it.
+
 Units. With `tokenization="words"` (default) a sentence is cut into words as the corpora are (runs of
 letters/digits, every other non-space character alone: `tokenize_with_offsets`, which the corpus readers
 use too), the words are joined with single spaces and tokenized by `WordWindows`, the rule that training and

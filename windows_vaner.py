@@ -1,7 +1,8 @@
 """Windows of VANER's annotation path: words joined with single spaces, tokenized by the model's fast
 tokenizer and cut into windows of at most `max_length` sub-tokens, overlapping by `stride` when a sentence is
 longer; each word is owned by the window where it is most central. Training, evaluation and annotation all
-use `WordWindows` (vaner/features.py imports it), so the model sees exactly the rows it was trained on.
+use `WordWindows` (vaner/features.py imports it), so the model sees exactly the rows it was trained on. A
+sentence with no end in a huge text is windowed as a stream of words (`WordWindows.stream`), into the same windows.
 
 Served by the Hub as remote code beside modeling_vaner.py and pipeline_vaner.py.
 """

@@ -2,6 +2,7 @@
 a document over the size limit is an error record naming it, and the id bookkeeping costs a few bytes a document."""
 
 import json
+import random
 import tracemalloc
 from types import SimpleNamespace
 
@@ -15,6 +16,7 @@ import predict_vaner
 from pipeline_vaner import VanerTokenClassificationPipeline
 from vaner.documents import AnnotatedDocument, Document, DocumentAnnotator
 from vaner.formats import PubTatorWriter
+from windows_vaner import WordWindows
 
 SENTENCE = "Cisplatin-induced nephrotoxicity in BRCA1 mutant mice and TNF-\u03b1 levels rose"
 
@@ -77,6 +79,19 @@ def test_a_document_annotated_in_parts_equals_it_annotated_whole(tokenizer, monk
     assert [e.score for e in parts.entities] == pytest.approx([e.score for e in whole.entities], abs=1e-6)
     assert [(index, tag.entity_type, tag.start) for index, tag in parts.word_tags] == [
         (index, tag.entity_type, tag.start) for index, tag in whole.word_tags]
+
+
+def test_a_sentence_streamed_as_words_gets_the_windows_of_the_whole(tokenizer):
+    """Random word sequences, windows of 8 to 24 sub-tokens: long words cut, windows given up words when their
+    first word, without its leading space, takes more sub-tokens (the re-planning rule), counts read in chunks."""
+    generator = random.Random(1)
+    vocabulary = (SENTENCE + " ( CD25 ) ; supercalifragilisticexpialidocious").split()
+    for _ in range(40):
+        words = [generator.choice(vocabulary) for _ in range(generator.randint(1, 300))]
+        windows = WordWindows(tokenizer, generator.choice([8, 12, 24]), generator.choice([None, 0, 2]))
+        whole = windows.sentences([words])[0]
+        assert [(w.first_unit, w.input_ids, w.label_positions) for w in windows.stream(iter(words))] == [
+            (w.first_unit, w.input_ids, w.label_positions) for w in whole]
 
 
 def test_a_document_over_the_size_limit_is_an_error_record(tokenizer):
