@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import Dataset, Features, List, Value
+from datasets import Dataset, List, Value
 from tqdm.auto import tqdm
 
 from .evaluation import SequentialEvaluationTrainer
@@ -89,8 +89,7 @@ def _row_soft_labels(typed_logits: torch.Tensor, word_ids, labels, type_count: i
 def with_soft_labels(rows: Dataset, soft: list[list] | None) -> Dataset:
     """`rows` with a `SOFT_LABELS` column (`soft`, or empty lists: no targets)."""
     values = soft if soft is not None else [[] for _ in range(len(rows))]
-    features = Features({**rows.features, SOFT_LABELS: SOFT_LABEL_FEATURE})
-    return rows.add_column(SOFT_LABELS, values, feature=SOFT_LABEL_FEATURE).cast(features)
+    return rows.add_column(SOFT_LABELS, values, feature=SOFT_LABEL_FEATURE)
 
 
 def soft_target_loss(logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
