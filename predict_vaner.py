@@ -129,8 +129,6 @@ class AnnotationArguments:
         metadata={"help": "Line breaks end sentences (text with a sentence or paragraph per line). Use "
                           "--no_line_breaks for hard-wrapped text: then only blank lines do."},
     )
-    progress: bool = field(default=True, metadata={"help": "Show a progress bar on standard error (--no_progress to hide it)."})
-
     max_document_length: int = field(
         default=DEFAULT_MAX_DOCUMENT_LENGTH,
         metadata={"help": f"Longest document annotated, in characters (default {DEFAULT_MAX_DOCUMENT_LENGTH:,}, as "
@@ -138,6 +136,8 @@ class AnnotationArguments:
                           "annotated. Annotation memory does not grow with a document's length; its entities are "
                           "kept until it is written."},
     )
+    progress: bool = field(default=True, metadata={"help": "Show a progress bar on standard error (--no_progress to hide it)."})
+
 
 def parser() -> HfArgumentParser:
     from vaner.distributed import RayArguments

@@ -177,7 +177,6 @@ class KillOnce:
             Path(self.flag).write_text(str(os.getpid()))
             os._exit(1)
 
-            max_document_length=settings["max_document_length"],
 
 class ShardAnnotator:
     """A Ray Data actor: loads the model once, then annotates the shards it is handed, one at a time."""
@@ -200,6 +199,7 @@ class ShardAnnotator:
             dataset_name=None if settings.get("dataset_name") is None else model.config.dataset_name,
             tokenization=settings["tokenization"], max_length=settings["max_length"], stride=settings["stride"],
             batch_size=settings["batch_size"], overlaps=settings["overlaps"], line_breaks=settings["line_breaks"],
+            max_document_length=settings["max_document_length"],
         )
         self.settings, self.digest, self.fault = settings, digest, fault
         self.node = os.uname().nodename
