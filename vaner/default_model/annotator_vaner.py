@@ -16,6 +16,11 @@ Data flow of `DocumentAnnotator.annotate_documents`:
              -> O/B/I probabilities per unit, from the window where the unit is most central
              -> entity spans per type -> optional overlap resolution -> AnnotatedDocument
 
+A document goes through a part at a time (SENTENCE_BATCH_CHARS characters of sentences; a longer sentence in parts
+of `pool_windows` windows, its words read as they are needed), and only its entities are kept between parts: the
+memory of annotation does not grow with a document's length. A document over `max_document_length` characters
+(DEFAULT_MAX_DOCUMENT_LENGTH) is not annotated: it comes back with an error naming it.
+
 Units. With `tokenization="words"` (default) a sentence is cut into words as the corpora are (runs of
 letters/digits, every other non-space character alone: `tokenize_with_offsets`, which the corpus readers
 use too), the words are joined with single spaces and tokenized by `WordWindows`, the rule that training and
@@ -37,8 +42,10 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -47,7 +54,9 @@ logger = logging.getLogger(__name__)
 
 try:  # as remote code (a package built by transformers)
     from .text_vaner import (
+        DEFAULT_MAX_DOCUMENT_LENGTH,
         IOB_TAGS,
+        WORD_PATTERN,
         AnnotatedDocument,
         Document,
         Entity,
@@ -56,10 +65,12 @@ try:  # as remote code (a package built by transformers)
         tokenize_with_offsets,
         trim_span,
     )
-    from .windows_vaner import Window, WordWindows, plan_windows, window_owners
+    from .windows_vaner import DEFAULT_MAX_LENGTH, Window, WordWindows, most_central_window, plan_windows
 except ImportError:  # imported from the project root
     from text_vaner import (
+        DEFAULT_MAX_DOCUMENT_LENGTH,
         IOB_TAGS,
+        WORD_PATTERN,
         AnnotatedDocument,
         Document,
         Entity,
@@ -68,10 +79,16 @@ except ImportError:  # imported from the project root
         tokenize_with_offsets,
         trim_span,
     )
-    from windows_vaner import Window, WordWindows, plan_windows, window_owners
+    from windows_vaner import DEFAULT_MAX_LENGTH, Window, WordWindows, most_central_window, plan_windows
 
 TOKENIZATIONS = ("words", "raw")
 OVERLAP_POLICIES = ("keep", "best")
+# Characters of consecutive sentences prepared and run at a time; a longer sentence is streamed in parts of
+# `pool_windows` windows. Annotation memory follows these, not the length of a document.
+SENTENCE_BATCH_CHARS = 1 << 15
+# Where the text of a long sentence is cut for `tokenization="raw"`: at a space after a non-space and before a letter,
+# where tokenizers that pre-tokenize at spaces cut too.
+_RAW_CUT = re.compile(r"(?<=\S) (?=[^\W\d_])")
 
 
 def dataset_index(dataset_name: str, dataset_names: Sequence[str]) -> int:
@@ -82,16 +99,59 @@ def dataset_index(dataset_name: str, dataset_names: Sequence[str]) -> int:
 
 @dataclass
 class _Sentence:
-    units: list[tuple[int, int]]  # character spans of the units in the document text
-    windows: list[Window]
+    """A sentence, or a part of a long one: its units and the windows that cover them. Of a part, the units in
+    `decode` get their tags here; `closes`: the sentence ends with them."""
+
+    units: list[tuple[int, int]]  # character spans in the document text of the sentence's units `base`, `base + 1`, ...
+    windows: list[Window]  # `first_unit` counts the sentence's units
+    fresh: list[Window] | None = None  # the windows still to run (the others ran with the part before); None: all
+    base: int = 0
+    decode: tuple[int, int] | None = None  # (first, last) into `units`; None: all
+    closes: bool = True
+
+    @property
+    def windows_to_run(self) -> list[Window]:
+        return self.windows if self.fresh is None else self.fresh
 
 
 @dataclass
 class _PreparedDocument:
-    document: Document
-    sentences: list[_Sentence]
-    error: str | None = None
+    """A document on its way through the annotator: its entities (and tags) so far, gathered part by part."""
 
+    document: Document
+    error: str | None = None
+    complete: bool = False  # all its parts are in the pool
+    entities: list[Entity] = field(default_factory=list)
+    word_tags: list[tuple[int, Entity]] = field(default_factory=list)
+    units_before: int = 0  # units decoded so far
+    # type slot -> (start, end, scores) of an entity reaching the end of the part decoded last, which the next part of
+    # its sentence may continue
+    open_entities: dict[int, tuple[int, int, np.ndarray]] = field(default_factory=dict)
+
+
+class _UnitSpans:
+    """Character spans of a streamed sentence's units, from unit `base` on (the earlier ones are dropped)."""
+
+    def __init__(self):
+        self.spans: list[tuple[int, int]] = []
+        self.base = 0
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.spans)
+
+    def words(self, text: str, start: int, end: int) -> Iterator[str]:
+        """The words of `text[start:end]` (those of `tokenize_with_offsets`), their spans kept as they are read."""
+        for match in WORD_PATTERN.finditer(text, start, end):
+            self.spans.append(match.span())
+            yield match.group()
+
+    def between(self, first: int, last: int) -> list[tuple[int, int]]:
+        return self.spans[first - self.base : last - self.base]
+
+    def drop_before(self, unit: int) -> None:
+        del self.spans[: unit - self.base]
+        self.base = unit
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,7 +166,8 @@ class DocumentAnnotator:
     docstring for `tokenization`, windows (`max_length` sub-tokens of sentence, consecutive windows
     overlapping by `stride`), scores and `overlaps`. `batch_size` rows (window x type; a window for a multi-type
     model) go through the model at once; `pool_windows` windows are gathered and sorted by length before batching, which
-    bounds memory while streaming.
+    bounds memory while streaming. A document longer than `max_document_length` characters is not annotated: it
+    comes back with an error naming it.
     """
 
     # How a dataset name is found among the model's `dataset_names` (vaner.documents adds corpus aliases).
@@ -119,13 +180,14 @@ class DocumentAnnotator:
         entity_types: Sequence[str] | None = None,
         dataset_name: str | None = None,
         tokenization: str = "words",
-        max_length: int = 128,
+        max_length: int = DEFAULT_MAX_LENGTH,
         stride: int | None = None,
         batch_size: int = 32,
         overlaps: str = "keep",
         line_breaks: bool = True,
         pool_windows: int | None = None,
         word_tags: bool = False,
+        max_document_length: int = DEFAULT_MAX_DOCUMENT_LENGTH,
     ):
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError(f"{type(tokenizer).__name__} is not a fast tokenizer: character offsets need one")
@@ -135,6 +197,8 @@ class DocumentAnnotator:
             raise ValueError(f"overlaps must be one of {OVERLAP_POLICIES}, not {overlaps!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, not {batch_size}")
+        if max_document_length < 1:
+            raise ValueError(f"max_document_length must be positive, not {max_document_length}")
         self.model = model
         self.tokenizer = tokenizer
         self.tokenization = tokenization
@@ -143,6 +207,7 @@ class DocumentAnnotator:
         self.batch_size = batch_size
         self.pool_windows = pool_windows or max(16 * batch_size, 256)
         self.word_tags = word_tags
+        self.max_document_length = max_document_length
         self.entity_types = resolve_entity_types(model.config, entity_types)
         self.type_indices = [list(model.config.entity_types).index(t) for t in self.entity_types]
         self.dataset_id = resolve_dataset_id(model.config, dataset_name, type(self).dataset_index)
@@ -168,54 +233,86 @@ class DocumentAnnotator:
         return next(self.annotate_documents([document]))
 
     def annotate_documents(self, documents: Iterable[Document | str], progress: bool = False) -> Iterator[AnnotatedDocument]:
-        """Annotated documents in input order, computed `pool_windows` windows at a time: memory stays
-        flat however many documents stream through."""
+        """Annotated documents in input order, computed `pool_windows` windows at a time: memory stays flat however
+        many documents stream through and however long one is (its sentences are prepared and run a part at a
+        time, its entities gathered as they come)."""
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(unit="doc", desc="annotating", dynamic_ncols=True)
-        pool: list[_PreparedDocument] = []
+        waiting: deque[_PreparedDocument] = deque()  # documents not given back yet, in input order
+        pool: list[tuple[_PreparedDocument, _Sentence]] = []
         pooled_windows = 0
         try:
             for number, document in enumerate(documents):
                 if isinstance(document, str):
                     document = Document(str(number), document)
-                prepared = self._prepare(document)
-                pool.append(prepared)
-                pooled_windows += sum(len(sentence.windows) for sentence in prepared.sentences)
-                if pooled_windows >= self.pool_windows:
-                    yield from self._finish_pool(pool, bar)
-                    pool, pooled_windows = [], 0
-            if pool:
-                yield from self._finish_pool(pool, bar)
+                prepared = _PreparedDocument(document)
+                waiting.append(prepared)
+                parts = self._parts(prepared)
+                part = next(parts, None)
+                while part is not None:
+                    following = next(parts, None)  # known before the pool runs, so that a full pool gives it back
+                    prepared.complete = following is None
+                    pool.extend((prepared, sentence) for sentence in part)
+                    pooled_windows += sum(len(sentence.windows_to_run) for sentence in part)
+                    if pooled_windows >= self.pool_windows:
+                        yield from self._finish_pool(pool, waiting, bar)
+                        pooled_windows = 0
+                    part = following
+                prepared.complete = True
+            yield from self._finish_pool(pool, waiting, bar)
         finally:
             if bar is not None:
                 bar.close()
 
     # ---------------------------------------------------------------- preparation
 
-    def _prepare(self, document: Document) -> _PreparedDocument:
+    def _parts(self, prepared: _PreparedDocument) -> Iterator[list[_Sentence]]:
+        """A document's sentences, prepared a part at a time: consecutive sentences of about SENTENCE_BATCH_CHARS
+        characters, a longer sentence in parts of `pool_windows` windows. A document over `max_document_length`
+        characters, or one whose preparation fails, gets its error instead."""
+        document = prepared.document
         if document.error is not None:
-            return _PreparedDocument(document, [], document.error)
+            prepared.error = document.error
+            return
+        if len(document.text) > self.max_document_length:
+            prepared.error = (f"document {document.document_id!r}{_where(document)}: {len(document.text):,} characters, "
+                              f"over the limit of {self.max_document_length:,} characters (max_document_length); "
+                              "not annotated")
+            return
         try:
-            spans = document_sentences(document, self.line_breaks)
-            if not spans:
-                return _PreparedDocument(document, [])
             self.windows.cut_words = 0
-            if self.tokenization == "words":
-                sentences = self._word_sentences(document.text, spans)
-            else:
-                sentences = self._raw_sentences(document.text, spans)
+            batch: list[tuple[int, int]] = []
+            size = 0
+            for start, end in document_sentences(document, self.line_breaks):
+                if end - start > SENTENCE_BATCH_CHARS:
+                    if batch:
+                        yield self._sentences(document.text, batch)
+                        batch, size = [], 0
+                    yield from self._streamed_sentence(document.text, start, end)
+                    continue
+                batch.append((start, end))
+                size += end - start
+                if size >= SENTENCE_BATCH_CHARS:
+                    yield self._sentences(document.text, batch)
+                    batch, size = [], 0
+            if batch:
+                yield self._sentences(document.text, batch)
             if self.windows.cut_words:
                 logger.warning("document %r%s: %d words longer than max_length=%d sub-tokens were tagged from "
                                "their first %d sub-tokens", document.document_id, _where(document),
                                self.windows.cut_words, self.max_length, self.max_length)
-            return _PreparedDocument(document, sentences)
         except Exception as error:  # one bad document must not stop a stream of thousands
             message = f"document {document.document_id!r}{_where(document)}: could not be prepared: {error}"
             logger.error(message)
-            return _PreparedDocument(document, [], message)
+            prepared.error = message
+
+    def _sentences(self, text: str, spans: list[tuple[int, int]]) -> list[_Sentence]:
+        if self.tokenization == "words":
+            return self._word_sentences(text, spans)
+        return self._raw_sentences(text, spans)
 
     def _word_sentences(self, text: str, spans: list[tuple[int, int]]) -> list[_Sentence]:
         """Sentences cut into words (`tokenize_with_offsets`), windowed by `WordWindows`."""
@@ -252,32 +349,84 @@ class DocumentAnnotator:
             sentences.append(_Sentence(units, windows))
         return sentences
 
+    def _streamed_sentence(self, text: str, start: int, end: int) -> Iterator[list[_Sentence]]:
+        """A sentence longer than SENTENCE_BATCH_CHARS in parts of `pool_windows` windows, its words (or sub-tokens)
+        read as they are needed: the windows are those of the whole sentence; a part decodes the units that no later
+        window covers, with the earlier windows that cover them too (run with the part before)."""
+        units = _UnitSpans()
+        if self.tokenization == "words":
+            windows = self.windows.stream(units.words(text, start, end))
+        else:
+            windows = self._raw_windows(text, start, end, units)
+        carried: list[Window] = []
+        fresh: list[Window] = []
+        decoded = 0  # the sentence's units before this one have their tags
+        for window in windows:
+            if len(fresh) >= self.pool_windows:
+                yield [_part(units, carried, fresh, decoded, window.first_unit, closes=False)]
+                decoded = window.first_unit
+                carried = [earlier for earlier in (*carried, *fresh) if earlier.last_unit > decoded]
+                fresh = []
+                units.drop_before(min([decoded, *(earlier.first_unit for earlier in carried)]))
+            fresh.append(window)
+        if fresh:
+            yield [_part(units, carried, fresh, decoded, units.end, closes=True)]
+
+    def _raw_windows(self, text: str, start: int, end: int, units: _UnitSpans) -> Iterator[Window]:
+        """The `tokenization="raw"` windows of a long sentence (those of `_raw_sentences`), its text tokenized a chunk
+        at a time, each chunk cut at a `_RAW_CUT` (or, with none in twice SENTENCE_BATCH_CHARS, where that ends)."""
+        prefix, suffix = self.windows.prefix_ids, self.windows.suffix_ids
+        chunks = _raw_chunks(text, start, end)
+        ids: list[int] = []  # the sub-tokens of units `ids_base`, `ids_base + 1`, ...
+        ids_base = first = 0
+        exhausted = False
+        while True:
+            while not exhausted and units.end <= first + self.budget:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    exhausted = True
+                    continue
+                encoding = self.windows.encode([text[chunk[0] : chunk[1]]])
+                for token, (token_start, token_end), special in zip(encoding["input_ids"][0], encoding["offset_mapping"][0],
+                                                                    encoding["special_tokens_mask"][0]):
+                    if not special:
+                        ids.append(token)
+                        units.spans.append((chunk[0] + token_start, chunk[0] + token_end))
+            last = min(first + self.budget, units.end)
+            if last == first:
+                return
+            body = ids[first - ids_base : last - ids_base]
+            yield Window(first, [*prefix, *body, *suffix], list(range(len(prefix), len(prefix) + len(body))))
+            if exhausted and last >= units.end:
+                return
+            first = max(first + 1, last - self.stride)  # `plan_windows` with one sub-token a unit
+            del ids[: first - ids_base]
+            ids_base = first
+
     # ---------------------------------------------------------------- inference
 
-    def _finish_pool(self, pool: list[_PreparedDocument], bar) -> Iterator[AnnotatedDocument]:
-        rows = [
-            (window, slot)
-            for prepared in pool
-            for sentence in prepared.sentences
-            for window in sentence.windows
-            for slot in self.row_slots
-        ]
+    def _finish_pool(self, pool: list[tuple[_PreparedDocument, _Sentence]], waiting: deque[_PreparedDocument],
+                     bar) -> Iterator[AnnotatedDocument]:
+        """Run the pool's windows, add its sentences' entities to their documents and empty it; then give back
+        the documents that are complete, in input order."""
+        rows = [(window, slot) for _, sentence in pool for window in sentence.windows_to_run for slot in self.row_slots]
         rows.sort(key=lambda row: len(row[0].input_ids) + self.instruction_lengths[row[1] or 0])
-        shown = 0  # the bar moves with the rows done, in the pool's share of documents, not only at its end
+        finishing = sum(prepared.complete for prepared in waiting)
+        shown = 0  # the bar moves with the rows done, in the share of documents this pool completes
         for batch_start in range(0, len(rows), self.batch_size):
             self._run_batch(rows[batch_start : batch_start + self.batch_size])
-            done = len(pool) * min(batch_start + self.batch_size, len(rows)) // len(rows)
+            done = finishing * min(batch_start + self.batch_size, len(rows)) // len(rows)
             if bar is not None and done > shown:
                 bar.update(done - shown)
                 shown = done
-        if bar is not None and len(pool) > shown:
-            bar.update(len(pool) - shown)
-        for prepared in pool:
-            annotated = self._decode_document(prepared)
-            for sentence in prepared.sentences:  # free the probabilities as soon as they are used
-                for window in sentence.windows:
-                    window.probabilities.clear()
-            yield annotated
+        if bar is not None and finishing > shown:
+            bar.update(finishing - shown)
+        for prepared, sentence in pool:
+            if prepared.error is None:
+                self._decode_sentence(prepared, sentence)
+        pool.clear()  # the windows and their probabilities go now
+        while waiting and waiting[0].complete:
+            yield self._annotated(waiting.popleft())
 
     def _run_batch(self, rows: list[tuple[Window, int | None]]) -> None:
         """Run rows (window, slot) through the model and store each window's O/B/I probabilities per slot; a
@@ -322,37 +471,75 @@ class DocumentAnnotator:
 
     # ---------------------------------------------------------------- decoding
 
-    def _decode_document(self, prepared: _PreparedDocument) -> AnnotatedDocument:
+    def _decode_sentence(self, prepared: _PreparedDocument, sentence: _Sentence) -> None:
+        """Add the tags and entities of a sentence's units (of a part: those in `decode`) to its document's."""
+        text = prepared.document.text
+        first, last = sentence.decode or (0, len(sentence.units))
+        units = sentence.units[first:last]
+        for slot, entity_type in enumerate(self.entity_types):
+            probabilities = _sentence_probabilities(sentence, slot)[first:last]
+            if self.word_tags:
+                prepared.word_tags.extend(_unit_tags(text, units, probabilities, entity_type, prepared.units_before))
+            for start, end, score in self._entity_spans(prepared, units, probabilities, slot, sentence.closes):
+                start, end = trim_span(text, start, end)
+                if start < end:
+                    prepared.entities.append(Entity(start, end, text[start:end], entity_type, score))
+        prepared.units_before += len(units)
+
+    @staticmethod
+    def _entity_spans(prepared: _PreparedDocument, units: list[tuple[int, int]], probabilities: np.ndarray, slot: int,
+                      closes: bool) -> list[tuple[int, int, float]]:
+        """(start, end, score) of the entities of one type in these units (`decode_spans`' rule): an entity open
+        from the part before goes on if the first unit is tagged I, and one reaching the last unit stays open
+        unless the sentence ends here."""
+        tags, chosen = _chosen_tags(probabilities)
+        unit_spans = tag_spans([IOB_TAGS[tag] for tag in tags])
+        spans = [(units[first][0], units[last - 1][1], chosen[first:last]) for first, last in unit_spans]
+        held = prepared.open_entities.pop(slot, None)
+        if held is not None and tags[0] == IOB_TAGS.index("I"):
+            spans[0] = (held[0], spans[0][1], np.concatenate([held[2], spans[0][2]]))
+        elif held is not None:
+            spans.insert(0, held)
+        if not closes and unit_spans and unit_spans[-1][1] == len(tags):
+            prepared.open_entities[slot] = spans.pop()
+        return [(start, end, float(scores.mean())) for start, end, scores in spans]
+
+    def _annotated(self, prepared: _PreparedDocument) -> AnnotatedDocument:
         if prepared.error is not None:
             return AnnotatedDocument(prepared.document, (), prepared.error)
-        text = prepared.document.text
-        entities = []
-        word_tags = []
-        units_before = 0
-        for sentence in prepared.sentences:
-            for slot, entity_type in enumerate(self.entity_types):
-                probabilities = _sentence_probabilities(sentence, slot)
-                if self.word_tags:
-                    word_tags.extend(_unit_tags(text, sentence, probabilities, entity_type, units_before))
-                for first, last, score in decode_spans(probabilities):
-                    start, end = trim_span(text, sentence.units[first][0], sentence.units[last - 1][1])
-                    if start < end:
-                        entities.append(Entity(start, end, text[start:end], entity_type, score))
-            units_before += len(sentence.units)
         order = {entity_type: index for index, entity_type in enumerate(self.entity_types)}
-        entities.sort(key=lambda entity: (entity.start, entity.end, order[entity.entity_type]))
+        entities = sorted(prepared.entities, key=lambda entity: (entity.start, entity.end, order[entity.entity_type]))
         if self.overlaps == "best":
             entities = resolve_overlaps(entities)
-        word_tags.sort(key=lambda item: (item[0], order[item[1].entity_type[2:]]))
+        word_tags = sorted(prepared.word_tags, key=lambda item: (item[0], order[item[1].entity_type[2:]]))
         return AnnotatedDocument(prepared.document, tuple(entities), word_tags=tuple(word_tags))
 
 
-def _unit_tags(text: str, sentence: _Sentence, probabilities: np.ndarray, entity_type: str, units_before: int):
-    """(index, tag) of the units of a sentence tagged B or I for one type (whitespace-only units skipped)."""
+def _part(units: _UnitSpans, carried: list[Window], fresh: list[Window], first: int, last: int,
+          closes: bool) -> _Sentence:
+    """A part of a streamed sentence: units `first` to `last` decoded, from `fresh` and the `carried` windows."""
+    windows = [*carried, *fresh]
+    base = windows[0].first_unit
+    top = max(last, *(window.last_unit for window in windows))
+    return _Sentence(units.between(base, top), windows, fresh, base, (first - base, last - base), closes)
+
+
+def _raw_chunks(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of the chunks of a long sentence's text that `_raw_windows` tokenizes one at a time."""
+    while end - start > 2 * SENTENCE_BATCH_CHARS:
+        cut = _RAW_CUT.search(text, start + SENTENCE_BATCH_CHARS, start + 2 * SENTENCE_BATCH_CHARS)
+        stop = cut.start() if cut else start + 2 * SENTENCE_BATCH_CHARS
+        yield start, stop
+        start = stop
+    yield start, end
+
+
+def _unit_tags(text: str, units: list[tuple[int, int]], probabilities: np.ndarray, entity_type: str, units_before: int):
+    """(index, tag) of the units tagged B or I for one type (whitespace-only units skipped)."""
     tags = probabilities.argmax(-1)
     found = []
     for unit, tag in enumerate(tags.tolist()):
-        start, end = trim_span(text, *sentence.units[unit])
+        start, end = trim_span(text, *units[unit])
         if tag and start < end:
             label = f"{IOB_TAGS[tag]}-{entity_type}"
             found.append((units_before + unit, Entity(start, end, text[start:end], label, float(probabilities[unit, tag]))))
@@ -360,15 +547,21 @@ def _unit_tags(text: str, sentence: _Sentence, probabilities: np.ndarray, entity
 
 
 def _sentence_probabilities(sentence: _Sentence, slot: int) -> np.ndarray:
-    """(units, 3) O/B/I probabilities of a sentence for one type, each unit from its most central window."""
+    """(units, 3) O/B/I probabilities of a sentence's units for one type, each unit from its most central window."""
     if len(sentence.windows) == 1:
         return sentence.windows[0].probabilities[slot]
-    chosen = window_owners(sentence.windows, len(sentence.units))
+    ranges = [(window.first_unit - sentence.base, window.last_unit - sentence.base) for window in sentence.windows]
     result = np.empty((len(sentence.units), 3), dtype=np.float32)
-    for unit, window_index in enumerate(chosen):
+    for unit, window_index in enumerate(most_central_window(ranges, len(sentence.units))):
         window = sentence.windows[window_index]
-        result[unit] = window.probabilities[slot][unit - window.first_unit]
+        result[unit] = window.probabilities[slot][unit + sentence.base - window.first_unit]
     return result
+
+
+def _chosen_tags(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit's most probable tag (0 O, 1 B, 2 I) and that tag's probability."""
+    tags = probabilities.argmax(-1)
+    return tags, probabilities[np.arange(len(tags)), tags]
 
 
 def decode_spans(probabilities: np.ndarray) -> list[tuple[int, int, float]]:
@@ -377,8 +570,7 @@ def decode_spans(probabilities: np.ndarray) -> list[tuple[int, int, float]]:
     The tag of a unit is its most probable one; B starts an entity, I continues the previous one or
     starts one after O; the score is the mean probability of the chosen tags (the pipeline's rule).
     """
-    tags = probabilities.argmax(-1)
-    chosen = probabilities[np.arange(len(tags)), tags]
+    tags, chosen = _chosen_tags(probabilities)
     return [(first, last, float(chosen[first:last].mean())) for first, last in tag_spans([IOB_TAGS[t] for t in tags])]
 
 

@@ -68,6 +68,10 @@ class VanerConfig(LlamaConfig):
     # scores O/B/I for every known type at once, so one forward pass per window yields every type, with
     # overlapping mentions of two types still possible.
     multi_type: bool = False
+    # The types a multi-type instruction names (`type_set`); None (default): every known type. A model extended
+    # with new types (`train_vaner.py --init_adapter M --train_files ...`) keeps the instruction it was trained
+    # with, so that its known types' outputs do not move when the head gains columns.
+    instruction_types: list[str] | None = None
     # Dropout before the tagging head.
     classifier_dropout: float = 0.1
     # Hub id or local path of the backbone an adapter-only folder is applied to; pass it to
@@ -150,8 +154,9 @@ class VanerConfig(LlamaConfig):
 
     @property
     def type_set(self) -> str:
-        """What a multi-type instruction asks for: every known type ("Disease, Chemical, Gene, Species")."""
-        return ", ".join(self.known_entity_types)
+        """What a multi-type instruction asks for: every known type ("Disease, Chemical, Gene, Species"), or
+        `instruction_types` where a model extended with new types keeps its first instruction."""
+        return ", ".join(self.instruction_types or self.known_entity_types)
 
     @property
     def head_types(self) -> list[str]:

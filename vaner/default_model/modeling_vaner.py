@@ -20,10 +20,12 @@ from transformers.utils import cached_file, logging
 # `save_pretrained` (custom_object_save) copy it into every saved folder beside this file.
 try:  # as remote code (a package built by transformers)
     from .configuration_vaner import VanerConfig, typed_labels
+    from .files_vaner import written_atomically
     from .pipeline_vaner import VanerTokenClassificationPipeline  # noqa: F401
     from .precision_vaner import to_precision
 except ImportError:  # imported from the project root
     from configuration_vaner import VanerConfig, typed_labels
+    from files_vaner import written_atomically
     from pipeline_vaner import VanerTokenClassificationPipeline  # noqa: F401
     from precision_vaner import to_precision
 
@@ -439,19 +441,16 @@ class BackboneCache:
             return None
 
     def save(self, state: dict[str, torch.Tensor]) -> None:
-        """Write the cache file atomically (a temporary file renamed), so a reader never sees half of one."""
+        """Write the cache file with the project's atomic writer (files_vaner), so a reader never sees half of one."""
         from safetensors.torch import save_file
 
-        temporary = f"{self.file}.{os.getpid()}.tmp"
         try:
             os.makedirs(os.path.dirname(self.file), exist_ok=True)
-            save_file({key: value.contiguous() for key, value in state.items()}, temporary, metadata=self.metadata)
-            os.replace(temporary, self.file)
+            with written_atomically(self.file) as (_, temporary):
+                save_file({key: value.contiguous() for key, value in state.items()}, temporary, metadata=self.metadata)
         except OSError as error:
             logger.warning(f"Could not cache the dequantized backbone in {self.file} ({error}): the next load "
                            "dequantizes it again (set VANER_CACHE_DIR to a writable folder).")
-            if os.path.exists(temporary):
-                os.remove(temporary)
 
 
 def _installed_backbone(config: VanerConfig) -> tuple[str, str] | None:

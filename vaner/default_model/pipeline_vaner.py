@@ -5,8 +5,10 @@ imports, so the Hub serves it as remote code. """
 
 from __future__ import annotations
 
+import copy
 import logging
 
+import torch
 from transformers import TokenClassificationPipeline
 
 logger = logging.getLogger(__name__)
@@ -25,11 +27,17 @@ except ImportError:  # imported from the project root
 # The token-classification pipeline
 
 
+def _as_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    """A precision as `pipeline(dtype=...)` takes it: a torch.dtype or its name ("bfloat16")."""
+    return getattr(torch, dtype) if isinstance(dtype, str) else dtype
+
+
 # Each word is tagged from its first sub-token (as trained), so "first" is "simple"; "average" and "max", which
 # pool the scores of a word's sub-tokens, have nothing to pool and are refused.
 AGGREGATION_STRATEGIES = ("none", "simple", "first")
 # Options of `DocumentAnnotator` the pipeline takes, at construction or per call.
-ANNOTATOR_OPTIONS = ("entity_types", "dataset_name", "tokenization", "max_length", "stride", "overlaps", "line_breaks")
+ANNOTATOR_OPTIONS = ("entity_types", "dataset_name", "tokenization", "max_length", "stride", "overlaps", "line_breaks",
+                     "max_document_length")
 DEFAULT_BATCH_SIZE = 32  # rows (window x entity type) per forward pass: predict_vaner.py's default
 
 
@@ -52,10 +60,12 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
     Other options (construction or call): `ignore_labels` (entity types or tags to leave out), `entity_types`
     (a subset of the loaded types), `dataset_name`, `tokenization`, `max_length`, `stride` (sub-tokens shared
     by consecutive windows), `overlaps`, `line_breaks`: see `DocumentAnnotator`. `batch_size` counts rows
-    (window x entity type) per forward pass (default 32).
+    (window x entity type) per forward pass (default 32). A text longer than `max_document_length` characters
+    (default 1,000,000) is refused with a ValueError naming its length and the limit.
 
-    Unless `dtype=` names a precision, the model runs in the precision the annotation CLI picks: bf16 on CUDA
-    and on CPUs with native bf16, else float32.
+    Unless `dtype=` names a precision, the model runs in the precision the annotation CLI picks: bf16 on CUDA and
+    on CPUs with native bf16, else float32. A model object passed in is never cast in place: where its precision
+    differs, the pipeline runs a cast copy (for a moment both are in memory) and the caller's object stays as it was.
     """
 
     def __init__(self, *args, **kwargs):
@@ -66,10 +76,12 @@ class VanerTokenClassificationPipeline(TokenClassificationPipeline):
                              "the rows per forward pass)")
         if not getattr(self.tokenizer, "is_fast", False):
             raise ValueError("VANER's pipeline needs a fast tokenizer: character offsets come from it")
-        if (dtype is None or dtype == "auto") and getattr(self.model, "hf_device_map", None) is None:
-            chosen = choose_dtype("auto", self.model.device)
+        if getattr(self.model, "hf_device_map", None) is None:
+            chosen = choose_dtype("auto", self.model.device) if dtype in (None, "auto") else _as_dtype(dtype)
             if self.model.dtype != chosen:
-                to_precision(self.model, chosen)
+                # A copy: the model may be an object the caller holds (transformers' pipeline() gives no sign of
+                # whether it loaded the model itself), which must not change precision under them.
+                self.model = to_precision(copy.deepcopy(self.model), chosen)
         self.model.eval()
         # transformers turns the class names of the config's custom_pipelines entry into classes in place: back
         # to names, so that the model's config can still be saved.

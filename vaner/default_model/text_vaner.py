@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,11 @@ class Passage:
     start: int
     end: int
     kind: str = "text"
+
+
+# The longest document annotated, in characters (as spaCy's `nlp.max_length`): a longer one becomes an error record
+# naming it. Annotation memory does not grow with a document's length, but its entities are kept until it is written.
+DEFAULT_MAX_DOCUMENT_LENGTH = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -148,26 +153,35 @@ def split_sentences(text: str, start: int = 0, end: int | None = None, line_brea
     ("e.g.", "et al.", "Fig.") or an initial. Line breaks end sentences when `line_breaks` (text with a
     sentence or paragraph per line); otherwise only blank lines do (hard-wrapped text).
     """
+    return list(iter_sentences(text, start, end, line_breaks))
+
+
+def iter_sentences(text: str, start: int = 0, end: int | None = None, line_breaks: bool = True) -> Iterator[tuple[int, int]]:
+    """`split_sentences` one sentence at a time: the spans of a huge text are never all listed at once."""
     end = len(text) if end is None else end
-    blocks = []
     breaker = _LINE_BREAK if line_breaks else _BLANK_LINE
     position = start
     for match in breaker.finditer(text, start, end):
-        blocks.append((position, match.start()))
+        yield from _block_sentences(text, position, match.start())
         position = match.end()
-    blocks.append((position, end))
-    sentences = []
-    for block_start, block_end in blocks:
-        sentence_start = block_start
-        for match in _SENTENCE_END.finditer(text, block_start, block_end):
-            next_start = match.end()
-            while next_start < block_end and text[next_start].isspace():
-                next_start += 1
-            if next_start < block_end and _is_sentence_end(text, match, next_start):
-                sentences.append((sentence_start, match.end()))
-                sentence_start = next_start
-        sentences.append((sentence_start, block_end))
-    return [span for span in (trim_span(text, s, e) for s, e in sentences) if span[0] < span[1]]
+    yield from _block_sentences(text, position, end)
+
+
+def _block_sentences(text: str, block_start: int, block_end: int) -> Iterator[tuple[int, int]]:
+    """The sentences of a block (a line, or a paragraph), whitespace trimmed, empty ones left out."""
+    sentence_start = block_start
+    for match in _SENTENCE_END.finditer(text, block_start, block_end):
+        next_start = match.end()
+        while next_start < block_end and text[next_start].isspace():
+            next_start += 1
+        if next_start < block_end and _is_sentence_end(text, match, next_start):
+            span = trim_span(text, sentence_start, match.end())
+            if span[0] < span[1]:
+                yield span
+            sentence_start = next_start
+    span = trim_span(text, sentence_start, block_end)
+    if span[0] < span[1]:
+        yield span
 
 
 def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -178,11 +192,9 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def document_sentences(document: Document, line_breaks: bool = True) -> list[tuple[int, int]]:
-    """Sentence spans of every passage of a document."""
-    spans = []
+def document_sentences(document: Document, line_breaks: bool = True) -> Iterator[tuple[int, int]]:
+    """Sentence spans of every passage of a document, one at a time."""
     for passage in document.passage_list():
-        spans.extend(split_sentences(document.text, passage.start, passage.end, line_breaks))
-    return spans
+        yield from iter_sentences(document.text, passage.start, passage.end, line_breaks)
 
 

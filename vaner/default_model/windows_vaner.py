@@ -1,7 +1,8 @@
 """Windows of VANER's annotation path: words joined with single spaces, tokenized by the model's fast
 tokenizer and cut into windows of at most `max_length` sub-tokens, overlapping by `stride` when a sentence is
 longer; each word is owned by the window where it is most central. Training, evaluation and annotation all
-use `WordWindows` (vaner/features.py imports it), so the model sees exactly the rows it was trained on.
+use `WordWindows` (vaner/features.py imports it), so the model sees exactly the rows it was trained on. A
+sentence with no end in a huge text is windowed as a stream of words (`WordWindows.stream`), into the same windows.
 
 Served by the Hub as remote code beside modeling_vaner.py and pipeline_vaner.py.
 """
@@ -9,8 +10,9 @@ Served by the Hub as remote code beside modeling_vaner.py and pipeline_vaner.py.
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +24,9 @@ logger = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------
 # Windows
 
+# The window defaults of training, evaluation and annotation (the CLIs, the pipeline, the spaCy component).
+DEFAULT_MAX_LENGTH = 128  # sub-tokens of a sentence per window (special tokens included; the instruction comes on top)
+STREAM_CHUNK_WINDOWS = 8  # a streamed sentence: windows planned (and tokenized in one call) at a time
 DEFAULT_STRIDE = 32  # sub-tokens shared by consecutive windows of a long sentence
 
 
@@ -103,7 +108,7 @@ class WordWindows:
     own; `window_owners` gives each word the window where it is most central. A word longer than a window gets a
     window of its own, cut after its first sub-tokens (counted in `cut_words`)."""
 
-    def __init__(self, tokenizer, max_length: int = 128, stride: int | None = None):
+    def __init__(self, tokenizer, max_length: int = DEFAULT_MAX_LENGTH, stride: int | None = None):
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError(f"{type(tokenizer).__name__} is not a fast tokenizer: character offsets need one")
         self.tokenizer = tokenizer
@@ -112,7 +117,7 @@ class WordWindows:
         self.budget = max_length - len(self.prefix_ids) - len(self.suffix_ids)
         if self.budget < 1:
             raise ValueError(f"max_length={max_length} leaves no room beside the tokenizer's special tokens")
-        if stride is None:  # the default: 32 sub-tokens, at most half a window
+        if stride is None:  # the default: DEFAULT_STRIDE sub-tokens, at most half a window
             stride = min(DEFAULT_STRIDE, self.budget // 2)
         if not 0 <= stride <= self.budget // 2:
             raise ValueError(f"stride must be between 0 and half the window ({self.budget // 2}), not {stride}")
@@ -136,16 +141,45 @@ class WordWindows:
             if len(ids) <= self.max_length:
                 result.append([Window(0, list(ids), _first_positions(word_of_token, len(words)))])
                 continue
-            counts = [0] * len(words)
-            pending = 0
-            for position, word in enumerate(word_of_token):
-                if word is None:
-                    pending += not special[position]
-                else:
-                    counts[word] += 1 + pending
-                    pending = 0
-            result.append(self._windows(words, counts))
+            result.append(self._windows(words, _sub_token_counts(word_of_token, special, len(words))))
         return result
+
+    def stream(self, words: Iterable[str]) -> Iterator[Window]:
+        """The windows of one sentence given as a stream of words, the ones `sentences` gives (`first_unit` counts
+        the sentence's words), holding only a few windows' words at a time: for a sentence with no end in a huge
+        text. The words' sub-tokens are counted a chunk at a time, each chunk tokenized after the word before it,
+        which gives the whole sentence's counts with tokenizers that pre-tokenize at spaces (byte-level BPE,
+        SentencePiece); the counts only place the windows, each window is tokenized on its own as always."""
+        held = _HeldWords(self, iter(words), chunk=STREAM_CHUNK_WINDOWS * self.budget)
+        if held.window_end(0, self.budget) == 0:
+            return  # no words
+        first = 0
+        while True:
+            planned = []  # up to STREAM_CHUNK_WINDOWS windows, planned by the counts, tokenized in one call
+            start = first
+            while len(planned) < STREAM_CHUNK_WINDOWS:
+                last = held.window_end(start, self.budget)
+                planned.append((start, last))
+                if held.exhausted and last >= held.end:
+                    break
+                start = held.next_window_start(start, last, self.stride)
+            encoding = self.encode([" ".join(held.words(a, b)) for a, b in planned])
+            for index, (start, last) in enumerate(planned):
+                window = self._aligned(held.words(start, last), 0, last - start, encoding, index)
+                if len(window.input_ids) > self.max_length and last - start > 1:  # as `_windows`: give up words
+                    while len(window.input_ids) > self.max_length and last - start > 1:
+                        last -= 1
+                        window = self._window(held.words(start, last), 0, last - start)
+                    window.first_unit = start
+                    yield window
+                    first = held.next_window_start(start, last, self.stride)
+                    break
+                window.first_unit = start
+                yield window
+                if held.exhausted and last >= held.end:
+                    return
+                first = held.next_window_start(start, last, self.stride)
+            held.drop_before(first)
 
     def _windows(self, words: Sequence[str], counts: Sequence[int]) -> list[Window]:
         """`plan_windows` for words, each window tokenized on its own as a sentence of its words (in one
@@ -209,6 +243,67 @@ def _words_of_sub_tokens(word_lengths: Sequence[int], offsets, special_mask) -> 
                 word = index + 1
         words.append(word)
     return words
+
+
+def _sub_token_counts(word_of_token: Sequence[int | None], special_mask, word_count: int) -> list[int]:
+    """Sub-tokens per word; a whitespace sub-token counts with the word after it."""
+    counts = [0] * word_count
+    pending = 0
+    for position, word in enumerate(word_of_token):
+        if word is None:
+            pending += not special_mask[position]
+        else:
+            counts[word] += 1 + pending
+            pending = 0
+    return counts
+
+
+class _HeldWords:
+    """The words of a streamed sentence from `base` on, with their sub-token counts, read a chunk at a time."""
+
+    def __init__(self, windows: WordWindows, source: Iterator[str], chunk: int):
+        self.windows, self.source, self.chunk = windows, source, chunk
+        self.held: list[str] = []
+        self.counts: list[int] = []
+        self.base = 0
+        self.previous: str | None = None  # the last word read: the context of the next chunk
+        self.exhausted = False
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.held)
+
+    def words(self, first: int, last: int) -> list[str]:
+        return self.held[first - self.base : last - self.base]
+
+    def window_end(self, first: int, budget: int) -> int:
+        """`_window_end` over the sentence's words, reading more until the window ends before the words held."""
+        while True:
+            last = _window_end(self.counts, first - self.base, budget) + self.base
+            if last < self.end or self.exhausted:
+                return last
+            self._read()
+
+    def next_window_start(self, first: int, last: int, stride: int) -> int:
+        return _next_window_start(self.counts, first - self.base, last - self.base, stride) + self.base
+
+    def drop_before(self, first: int) -> None:
+        del self.held[: first - self.base], self.counts[: first - self.base]
+        self.base = first
+
+    def _read(self) -> None:
+        chunk = list(itertools.islice(self.source, self.chunk))
+        if not chunk:
+            self.exhausted = True
+            return
+        context = [] if self.previous is None else [self.previous]
+        words = context + chunk
+        encoding = self.windows.encode([" ".join(words)])
+        special = encoding["special_tokens_mask"][0]
+        word_of_token = _words_of_sub_tokens([len(word) for word in words], encoding["offset_mapping"][0], special)
+        self.held.extend(chunk)
+        self.counts.extend(_sub_token_counts(word_of_token, special, len(words))[len(context):])
+        self.previous = chunk[-1]
 
 
 def _first_positions(word_of_token: Sequence[int | None], word_count: int) -> list[int]:
